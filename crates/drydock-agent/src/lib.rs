@@ -1,0 +1,1 @@
+//! drydock-agent (see DESIGN.md §3).

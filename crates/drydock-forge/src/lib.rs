@@ -1,0 +1,1 @@
+//! drydock-forge (see DESIGN.md §3).

@@ -1,0 +1,1 @@
+//! drydock-orchestrator (see DESIGN.md §3).

@@ -1,0 +1,1 @@
+//! drydock-policy (see DESIGN.md §3).

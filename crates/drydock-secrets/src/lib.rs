@@ -1,0 +1,1 @@
+//! drydock-secrets (see DESIGN.md §3).

@@ -1,0 +1,1 @@
+//! drydock-testkit (see DESIGN.md §3).
