@@ -124,7 +124,7 @@ pub struct Verdict {
 impl Verdict {
     /// A verdict from its hits: the strictest hit decides, and no hit means `allow`.
     pub fn from_hits(mut hits: Vec<RuleHit>) -> Self {
-        hits.sort_by(|a, b| b.decision.cmp(&a.decision));
+        hits.sort_by_key(|hit| std::cmp::Reverse(hit.decision));
         let decision = hits.first().map_or(Decision::Allow, |hit| hit.decision);
         Self { decision, hits }
     }
