@@ -11,3 +11,6 @@ pub use api::{
     SessionSpec,
 };
 pub use config::{BackendKind, NetworkConfig, SandboxConfig};
+
+/// Where the workspace appears inside every sandbox.
+pub const WORKSPACE_MOUNT: &str = "/workspace";
