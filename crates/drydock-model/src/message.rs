@@ -142,6 +142,10 @@ pub struct ModelResponse {
     pub usage: Usage,
     /// The model that answered, as the provider named it.
     pub model: String,
+    /// True when the provider reported no usage and `usage` is drydock's estimate (some
+    /// OpenAI-compatible servers; scripted turns without `usage`).
+    #[serde(default)]
+    pub usage_estimated: bool,
 }
 
 impl ModelResponse {
