@@ -51,6 +51,27 @@ pub enum StoreError {
         /// The driver's message.
         message: String,
     },
+    /// Another approval request of the task is still waiting for an answer.
+    #[error("task {task_id} already waits on approval {approval_id}")]
+    ApprovalPending {
+        /// The task.
+        task_id: TaskId,
+        /// The approval still pending.
+        approval_id: String,
+    },
+    /// The database was written by a newer drydock: its schema is ahead of this binary.
+    #[error(
+        "the store at {path} has schema version {found}, newer than this drydock supports \
+         ({supported}); upgrade drydock or point it at another database"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: String,
+        /// The newest migration applied to it.
+        found: i64,
+        /// The newest migration this binary knows.
+        supported: i64,
+    },
     /// A stored row could not be decoded.
     #[error("corrupt store data ({context}): {message}")]
     Corrupt {
@@ -129,6 +150,9 @@ pub struct ChainReport {
     pub events: u64,
     /// The first break, or `None` when the chain is intact.
     pub first_break: Option<ChainBreak>,
+    /// The chain head's hash as the task records it. Keep it outside the store (a PR body, a
+    /// log) to detect a chain rewritten by someone who can also rewrite the head.
+    pub head_hash: String,
 }
 
 /// Durable state of drydock. Every method is atomic. Implementations: SQLite (embedded default);
