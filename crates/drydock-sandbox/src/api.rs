@@ -7,6 +7,7 @@ use drydock_core::NetworkEvent;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::{OutputChunk, OutputSink, OutputStream};
 use crate::{NetworkConfig, SandboxConfig};
 
 /// What a session is started for.
@@ -180,6 +181,30 @@ pub trait Session: Send + Sync + Debug {
         request: ExecRequest,
         cancel: &CancellationToken,
     ) -> Result<ExecOutput, SandboxError>;
+
+    /// Like [`Session::exec`], also forwarding output to `sink` while the command runs (for a
+    /// terminal). The default runs `exec` and forwards the captured output at the end.
+    async fn exec_streaming(
+        &self,
+        request: ExecRequest,
+        cancel: &CancellationToken,
+        sink: OutputSink,
+    ) -> Result<ExecOutput, SandboxError> {
+        let output = self.exec(request, cancel).await?;
+        for (stream, captured) in [
+            (OutputStream::Stdout, &output.stdout),
+            (OutputStream::Stderr, &output.stderr),
+        ] {
+            if captured.total_bytes > 0 {
+                let chunk = OutputChunk {
+                    stream,
+                    data: captured.to_text().into_bytes(),
+                };
+                let _ = sink.send(chunk).await;
+            }
+        }
+        Ok(output)
+    }
 
     /// Stops the session: every process in it is gone when this returns. Idempotent.
     async fn stop(&self) -> Result<(), SandboxError>;
