@@ -160,13 +160,19 @@ mod tests {
     #[test]
     fn a_call_within_every_budget_goes_with_the_full_reply_limit() {
         let check = check_before_call(&limits(), &stats(3, 10_000, 0.1), Some(&PRICE), 5_000, 8192);
-        assert_eq!(check, BudgetCheck::Go { max_output_tokens: 8192 });
+        assert_eq!(
+            check,
+            BudgetCheck::Go {
+                max_output_tokens: 8192
+            }
+        );
     }
 
     #[test]
     fn turns_run_out_at_the_limit() {
-        let BudgetCheck::Exhausted { budget, failure, .. } =
-            check_before_call(&limits(), &stats(10, 0, 0.0), None, 10, 8192)
+        let BudgetCheck::Exhausted {
+            budget, failure, ..
+        } = check_before_call(&limits(), &stats(10, 0, 0.0), None, 10, 8192)
         else {
             panic!("expected exhaustion");
         };
@@ -178,37 +184,81 @@ mod tests {
     fn tokens_shrink_the_reply_then_stop_the_task() {
         // 100k budget, 90k used, 5k prompt: 5k left for the reply.
         let check = check_before_call(&limits(), &stats(1, 90_000, 0.0), None, 5_000, 8192);
-        assert_eq!(check, BudgetCheck::Go { max_output_tokens: 5_000 });
+        assert_eq!(
+            check,
+            BudgetCheck::Go {
+                max_output_tokens: 5_000
+            }
+        );
         // Only 500 left for the reply: below the floor.
         let check = check_before_call(&limits(), &stats(1, 94_500, 0.0), None, 5_000, 8192);
-        assert!(matches!(check, BudgetCheck::Exhausted { budget: BudgetKind::Tokens, .. }), "{check:?}");
+        assert!(
+            matches!(
+                check,
+                BudgetCheck::Exhausted {
+                    budget: BudgetKind::Tokens,
+                    ..
+                }
+            ),
+            "{check:?}"
+        );
     }
 
     #[test]
     fn cost_is_checked_with_the_calls_worst_case_before_it_starts() {
         // $1 budget, $0.90 spent; a 10k-token prompt costs $0.03, leaving $0.07 = 4666 reply tokens.
         let check = check_before_call(&limits(), &stats(1, 0, 0.90), Some(&PRICE), 10_000, 8192);
-        assert_eq!(check, BudgetCheck::Go { max_output_tokens: 4666 });
+        assert_eq!(
+            check,
+            BudgetCheck::Go {
+                max_output_tokens: 4666
+            }
+        );
         // $0.98 spent: the prompt alone would leave less than the floor.
         let check = check_before_call(&limits(), &stats(1, 0, 0.98), Some(&PRICE), 10_000, 8192);
-        let BudgetCheck::Exhausted { budget, used, limit, failure } = check else {
+        let BudgetCheck::Exhausted {
+            budget,
+            used,
+            limit,
+            failure,
+        } = check
+        else {
             panic!("expected exhaustion: {check:?}");
         };
         assert_eq!(budget, BudgetKind::Cost);
         assert!(used > limit);
-        assert!(failure.message.contains("$0.9800 of $1.00 spent"), "{}", failure.message);
+        assert!(
+            failure.message.contains("$0.9800 of $1.00 spent"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]
     fn unknown_price_cannot_stop_on_cost() {
         let check = check_before_call(&limits(), &stats(1, 0, 5.0), None, 10_000, 8192);
-        assert_eq!(check, BudgetCheck::Go { max_output_tokens: 8192 });
+        assert_eq!(
+            check,
+            BudgetCheck::Go {
+                max_output_tokens: 8192
+            }
+        );
     }
 
     #[test]
     fn free_models_never_run_out_of_money() {
-        let free = Price { input: 0.0, output: 0.0, cache_write: None, cache_read: None };
+        let free = Price {
+            input: 0.0,
+            output: 0.0,
+            cache_write: None,
+            cache_read: None,
+        };
         let check = check_before_call(&limits(), &stats(1, 0, 0.0), Some(&free), 10_000, 8192);
-        assert_eq!(check, BudgetCheck::Go { max_output_tokens: 8192 });
+        assert_eq!(
+            check,
+            BudgetCheck::Go {
+                max_output_tokens: 8192
+            }
+        );
     }
 }

@@ -36,7 +36,9 @@ pub enum PathError {
     )]
     Absolute(String),
     /// A `..` component.
-    #[error("{0:?} contains '..'; paths must stay inside the workspace, give them relative to its root")]
+    #[error(
+        "{0:?} contains '..'; paths must stay inside the workspace, give them relative to its root"
+    )]
     ParentComponent(String),
     /// A symlink on the way resolves outside the workspace (or nowhere).
     #[error("{path:?} goes through a symlink that leads outside the workspace ({target})")]

@@ -19,7 +19,10 @@ fn plain_relative_paths_resolve_inside() {
     let got = root.resolve("src/lib.rs", Access::Read).unwrap();
     assert_eq!(got.rel, PathBuf::from("src/lib.rs"));
     assert_eq!(got.abs, root.path().join("src/lib.rs"));
-    assert_eq!(root.resolve("./src/./lib.rs", Access::Read).unwrap().rel, got.rel);
+    assert_eq!(
+        root.resolve("./src/./lib.rs", Access::Read).unwrap().rel,
+        got.rel
+    );
 }
 
 #[test]
@@ -50,7 +53,10 @@ fn parent_components_are_refused_everywhere() {
         "a/b/../../..",
     ] {
         let err = root.resolve(evil, Access::Read).unwrap_err();
-        assert!(matches!(err, PathError::ParentComponent(_)), "{evil}: {err:?}");
+        assert!(
+            matches!(err, PathError::ParentComponent(_)),
+            "{evil}: {err:?}"
+        );
     }
 }
 
@@ -69,7 +75,10 @@ fn foreign_absolute_paths_are_refused() {
     }
     // The workspace's own host path is refused too: the model only knows /workspace.
     let host_spelling = root.path().join("src/lib.rs");
-    assert!(root.resolve(host_spelling.to_str().unwrap(), Access::Read).is_err());
+    assert!(
+        root.resolve(host_spelling.to_str().unwrap(), Access::Read)
+            .is_err()
+    );
 }
 
 #[test]

@@ -91,7 +91,10 @@ fn elide(block: &mut ContentBlock, pass: Pass) -> bool {
         (ContentBlock::ToolUse(call), Pass::ToolArguments) => match &mut call.input {
             ToolInput::Json { value } => elide_long_strings(value),
             ToolInput::Malformed { raw, .. } if raw.len() >= ELIDE_MIN_BYTES => {
-                *raw = format!("{MARKER_PREFIX} {} bytes of malformed arguments]", raw.len());
+                *raw = format!(
+                    "{MARKER_PREFIX} {} bytes of malformed arguments]",
+                    raw.len()
+                );
                 true
             }
             ToolInput::Malformed { .. } => false,
@@ -210,10 +213,19 @@ mod tests {
         // Four old outputs can go (six recent are kept), then their calls' arguments.
         assert_eq!(fitted.results_elided, 4);
         assert!(fitted.arguments_elided >= 4);
-        let ContentBlock::ToolUse(call) = &req.messages[1].content[0] else { panic!() };
-        let ToolInput::Json { value } = &call.input else { panic!() };
+        let ContentBlock::ToolUse(call) = &req.messages[1].content[0] else {
+            panic!()
+        };
+        let ToolInput::Json { value } = &call.input else {
+            panic!()
+        };
         assert_eq!(value["path"], "f0");
-        assert!(value["content"].as_str().unwrap().starts_with(MARKER_PREFIX));
+        assert!(
+            value["content"]
+                .as_str()
+                .unwrap()
+                .starts_with(MARKER_PREFIX)
+        );
         // Recent exchanges stay whole whatever the budget.
         assert_eq!(result_text(&req, 20), "r".repeat(8000));
     }

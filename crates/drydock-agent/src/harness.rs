@@ -409,7 +409,13 @@ impl Agent<'_> {
             duration_ms: started.elapsed().as_millis() as u64,
         })
         .await?;
-        Ok((ToolOutput { text, ok: output.ok }, end))
+        Ok((
+            ToolOutput {
+                text,
+                ok: output.ok,
+            },
+            end,
+        ))
     }
 
     async fn decide_and_run(

@@ -2,6 +2,7 @@
 //! sandbox. Every call is confined to the workspace, decided by the policy gate, and its result is
 //! scrubbed before the model or the audit log sees it.
 
+mod adapters;
 pub mod budget;
 pub mod confine;
 pub mod context;

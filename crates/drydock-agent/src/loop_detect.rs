@@ -2,7 +2,22 @@
 //! last six calls. The first time, the model is steered with a note; if it happens again, the task
 //! stops as stuck.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use sha2::{Digest, Sha256};
+
+/// Durations (`0.1s`, `12ms`, `1.5 s`) vary between identical runs; they are not progress.
+static DURATION: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|sec|secs|seconds)\b").ok());
+
+/// The part of a result that tells whether anything changed: the text without its durations.
+fn result_fingerprint(result: &str) -> String {
+    match DURATION.as_ref() {
+        Some(re) => re.replace_all(result, "<duration>").into_owned(),
+        None => result.to_string(),
+    }
+}
 
 /// Identical call-and-result pairs that count as a loop.
 const REPEATS: usize = 3;
@@ -55,10 +70,16 @@ impl LoopDetector {
     }
 
     /// Records one call (`tool`, its canonical arguments, its result text) and judges the pattern.
-    pub fn observe(&mut self, tool: &str, arguments: &str, result: &str, failed: bool) -> LoopVerdict {
+    pub fn observe(
+        &mut self,
+        tool: &str,
+        arguments: &str,
+        result: &str,
+        failed: bool,
+    ) -> LoopVerdict {
         let entry = Observed {
             call: digest(&[tool, "\0", arguments]),
-            result: digest(&[result]),
+            result: digest(&[&result_fingerprint(result)]),
             failed,
         };
         self.history.push(entry.clone());
@@ -76,7 +97,9 @@ impl LoopDetector {
         let failures = recent.iter().filter(|o| o.failed).count();
         let (pattern, note) = if repeats >= REPEATS {
             (
-                format!("{tool} called {repeats} times with the same arguments and the same result"),
+                format!(
+                    "{tool} called {repeats} times with the same arguments and the same result"
+                ),
                 format!(
                     "[drydock] You have called {tool} with the same arguments {repeats} times and got the same \
                      result each time. Repeating it will not change the outcome. Step back: re-read the error \
@@ -120,22 +143,69 @@ mod tests {
     #[test]
     fn third_identical_call_and_result_steers_then_a_repeat_stops() {
         let mut detector = LoopDetector::new();
-        assert_eq!(detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true), LoopVerdict::Fine);
-        assert_eq!(detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true), LoopVerdict::Fine);
+        assert_eq!(
+            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
+            LoopVerdict::Fine
+        );
+        assert_eq!(
+            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
+            LoopVerdict::Fine
+        );
         let verdict = detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true);
-        assert!(matches!(verdict, LoopVerdict::Steer { ref pattern, .. } if pattern.contains("3 times")), "{verdict:?}");
+        assert!(
+            matches!(verdict, LoopVerdict::Steer { ref pattern, .. } if pattern.contains("3 times")),
+            "{verdict:?}"
+        );
         // Counting restarts after the steer: two more repeats are tolerated, the third stops.
-        assert_eq!(detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true), LoopVerdict::Fine);
-        assert_eq!(detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true), LoopVerdict::Fine);
+        assert_eq!(
+            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
+            LoopVerdict::Fine
+        );
+        assert_eq!(
+            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
+            LoopVerdict::Fine
+        );
         let verdict = detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true);
         assert!(matches!(verdict, LoopVerdict::Stop { .. }), "{verdict:?}");
+    }
+
+    #[test]
+    fn durations_do_not_make_identical_results_different() {
+        let mut detector = LoopDetector::new();
+        let runs = [
+            "exit code 1 (0.1s)\nRan 1 test in 0.001s",
+            "exit code 1 (0.3s)\nRan 1 test in 0.012s",
+            "exit code 1 (2ms)\nRan 1 test in 1.5 s",
+        ];
+        assert_eq!(
+            detector.observe("run_command", "t", runs[0], true),
+            LoopVerdict::Fine
+        );
+        assert_eq!(
+            detector.observe("run_command", "t", runs[1], true),
+            LoopVerdict::Fine
+        );
+        assert!(matches!(
+            detector.observe("run_command", "t", runs[2], true),
+            LoopVerdict::Steer { .. }
+        ));
+        // Counts are not durations: a different number of failures is a different result.
+        assert_ne!(
+            result_fingerprint("2 failed in 0.1s"),
+            result_fingerprint("3 failed in 0.1s")
+        );
     }
 
     #[test]
     fn same_call_with_different_results_is_progress() {
         let mut detector = LoopDetector::new();
         for i in 0..10 {
-            let verdict = detector.observe("run_command", "{\"command\":\"pytest\"}", &format!("{i} failed"), false);
+            let verdict = detector.observe(
+                "run_command",
+                "{\"command\":\"pytest\"}",
+                &format!("{i} failed"),
+                false,
+            );
             assert_eq!(verdict, LoopVerdict::Fine);
         }
     }
@@ -143,19 +213,37 @@ mod tests {
     #[test]
     fn five_failures_in_six_calls_steer() {
         let mut detector = LoopDetector::new();
-        let calls = [("a", true), ("b", true), ("c", false), ("d", true), ("e", true)];
+        let calls = [
+            ("a", true),
+            ("b", true),
+            ("c", false),
+            ("d", true),
+            ("e", true),
+        ];
         for (arg, failed) in calls {
-            assert_eq!(detector.observe("read_file", arg, arg, failed), LoopVerdict::Fine);
+            assert_eq!(
+                detector.observe("read_file", arg, arg, failed),
+                LoopVerdict::Fine
+            );
         }
         let verdict = detector.observe("read_file", "f", "f", true);
-        assert!(matches!(verdict, LoopVerdict::Steer { ref pattern, .. } if pattern.contains("5 of the last 6")), "{verdict:?}");
+        assert!(
+            matches!(verdict, LoopVerdict::Steer { ref pattern, .. } if pattern.contains("5 of the last 6")),
+            "{verdict:?}"
+        );
     }
 
     #[test]
     fn four_failures_in_six_calls_are_fine() {
         let mut detector = LoopDetector::new();
-        for (i, failed) in [true, false, true, false, true, true].into_iter().enumerate() {
-            assert_eq!(detector.observe("search", &i.to_string(), "x", failed), LoopVerdict::Fine);
+        for (i, failed) in [true, false, true, false, true, true]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                detector.observe("search", &i.to_string(), "x", failed),
+                LoopVerdict::Fine
+            );
         }
     }
 
@@ -165,13 +253,22 @@ mod tests {
         for _ in 0..2 {
             detector.observe("run_command", "same", "same", true);
         }
-        assert!(matches!(detector.observe("run_command", "same", "same", true), LoopVerdict::Steer { .. }));
+        assert!(matches!(
+            detector.observe("run_command", "same", "same", true),
+            LoopVerdict::Steer { .. }
+        ));
         for i in 0..FORGIVE_AFTER {
-            assert_eq!(detector.observe("read_file", &i.to_string(), "ok", false), LoopVerdict::Fine);
+            assert_eq!(
+                detector.observe("read_file", &i.to_string(), "ok", false),
+                LoopVerdict::Fine
+            );
         }
         for _ in 0..2 {
             detector.observe("run_command", "other", "same", true);
         }
-        assert!(matches!(detector.observe("run_command", "other", "same", true), LoopVerdict::Steer { .. }));
+        assert!(matches!(
+            detector.observe("run_command", "other", "same", true),
+            LoopVerdict::Steer { .. }
+        ));
     }
 }

@@ -144,7 +144,11 @@ pub fn initial_message(
             "\n<untrusted_repo_instructions path=\"{}\">\n{}{}\n</untrusted_repo_instructions>\n",
             attribute(&file.path),
             fence_safe(&file.text),
-            if file.truncated { "\n[... truncated]" } else { "" }
+            if file.truncated {
+                "\n[... truncated]"
+            } else {
+                ""
+            }
         ));
     }
     out
@@ -183,9 +187,18 @@ mod tests {
 
     #[test]
     fn prompt_hash_changes_with_its_inputs_and_is_stable_otherwise() {
-        let a = render_system_prompt(&PromptContext { repo: "pager", test_command: Some("pytest -q") });
-        let b = render_system_prompt(&PromptContext { repo: "pager", test_command: Some("pytest -q") });
-        let c = render_system_prompt(&PromptContext { repo: "pager", test_command: None });
+        let a = render_system_prompt(&PromptContext {
+            repo: "pager",
+            test_command: Some("pytest -q"),
+        });
+        let b = render_system_prompt(&PromptContext {
+            repo: "pager",
+            test_command: Some("pytest -q"),
+        });
+        let c = render_system_prompt(&PromptContext {
+            repo: "pager",
+            test_command: None,
+        });
         assert_eq!(a, b);
         assert_ne!(a.hash, c.hash);
         assert_eq!(a.hash.len(), 64);

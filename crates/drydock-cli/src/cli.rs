@@ -89,6 +89,9 @@ pub struct TaskOptions {
     /// approval, instead of denying it.
     #[arg(long)]
     pub approvals: bool,
+    /// Run even when the repository has no test command (the change is then not verified).
+    #[arg(long)]
+    pub allow_untested: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -97,7 +100,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
     /// The issue, from a Markdown file (a leading `# Title` line is the title).
-    #[arg(long, value_name = "FILE", conflicts_with = "issue_text", required_unless_present = "issue_text")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "issue_text",
+        required_unless_present = "issue_text"
+    )]
     pub issue_file: Option<PathBuf>,
     /// The issue, as text.
     #[arg(long, value_name = "TEXT")]
@@ -251,10 +259,10 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_parser = ["harness", "sandbox"], default_value = "harness")]
+    /// What to measure (the sandbox has its own bench: cargo bench -p drydock-sandbox).
+    #[arg(value_parser = ["harness"], default_value = "harness")]
     pub what: String,
-    /// Iterations.
-    #[arg(long, default_value_t = 200)]
+    /// Tasks to run (each makes 40 tool calls).
+    #[arg(long, default_value_t = 20)]
     pub iterations: u32,
 }

@@ -139,7 +139,13 @@ impl Reporter {
                 test_command.as_deref().map_or("none found".to_string(), |c| format!("`{c}`"))
             ),
             EventKind::SandboxStarted { backend, isolation } => {
-                format!("  sandbox {backend}: {}", isolation.join(", "))
+                let shown: Vec<&str> = isolation.iter().take(3).map(String::as_str).collect();
+                let more = isolation.len().saturating_sub(shown.len());
+                format!(
+                    "  sandbox {backend}: {}{}",
+                    shown.join(", "),
+                    if more > 0 { format!(" (+{more} more: drydock show)") } else { String::new() }
+                )
             }
             EventKind::ModelTurn { turn, usage, cost_usd, duration_ms, text, .. } => {
                 let cost = cost_usd.map_or("cost unknown".to_string(), |c| format!("${c:.4}"));
@@ -267,7 +273,11 @@ impl Observer for Reporter {
             Progress::Stream(StreamEvent::ToolUseStarted { name }) => {
                 self.spin(format!("model writing a {name} call"));
             }
-            Progress::Stream(StreamEvent::Retrying { attempt, delay, reason }) => {
+            Progress::Stream(StreamEvent::Retrying {
+                attempt,
+                delay,
+                reason,
+            }) => {
                 self.line(format!(
                     "  {} attempt {attempt} failed ({reason}); retrying in {:.1}s",
                     self.styles.warn.apply_to("model"),
@@ -283,7 +293,12 @@ impl Observer for Reporter {
 }
 
 fn call_summary(tool: &str, arguments: &serde_json::Value) -> String {
-    let field = |name: &str| arguments.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let field = |name: &str| {
+        arguments
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
     match tool {
         "run_command" => field("command").map(|c| format!("`{c}`")),
         "search" => field("pattern").map(|p| format!("/{p}/")),

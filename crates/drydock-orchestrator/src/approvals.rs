@@ -41,11 +41,16 @@ impl StoreApprovals {
         }
     }
 
-    async fn wait(&self, approval_id: &str, cancel: &CancellationToken) -> Result<Option<bool>, SinkError> {
+    async fn wait(
+        &self,
+        approval_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Option<bool>, SinkError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let approval = self
-                .store
+                .sink
+                .store()
                 .approval(approval_id)
                 .await
                 .map_err(|e| SinkError(e.to_string()))?;
@@ -53,11 +58,13 @@ impl StoreApprovals {
                 return Ok(Some(answer));
             }
             let cancel_requested = self
-                .store
+                .sink
+                .store()
                 .cancel_requested(self.sink.task_id())
                 .await
                 .map_err(|e| SinkError(e.to_string()))?;
-            if cancel_requested || cancel.is_cancelled() || tokio::time::Instant::now() >= deadline {
+            if cancel_requested || cancel.is_cancelled() || tokio::time::Instant::now() >= deadline
+            {
                 return Ok(None);
             }
             tokio::select! {
@@ -72,9 +79,12 @@ impl StoreApprovals {
 impl Approvals for StoreApprovals {
     async fn ask(&self, ask: &ApprovalAsk, cancel: &CancellationToken) -> Result<bool, SinkError> {
         let sink_err = |e: drydock_store::StoreError| SinkError(e.to_string());
-        self.sink.transition(TaskState::AwaitingApproval, None).await?;
+        self.sink
+            .transition(TaskState::AwaitingApproval, None)
+            .await?;
         let approval = self
-            .store
+            .sink
+            .store()
             .request_approval(
                 self.sink.task_id(),
                 &ApprovalRequest {
@@ -96,10 +106,16 @@ impl Approvals for StoreApprovals {
             Some(approved) => approved,
             None => {
                 // Nobody answered: record the timeout as a denial, unless a human raced us.
-                match self.sink.store().resolve_approval(self.sink.task_id(), false, "timeout").await {
+                match self
+                    .sink
+                    .store()
+                    .resolve_approval(self.sink.task_id(), false, "timeout")
+                    .await
+                {
                     Ok(resolved) => resolved.approved.unwrap_or(false),
                     Err(drydock_store::StoreError::NoPendingApproval { .. }) => self
-                        .store
+                        .sink
+                        .store()
                         .approval(&approval.id)
                         .await
                         .map_err(sink_err)?
@@ -110,7 +126,8 @@ impl Approvals for StoreApprovals {
             }
         };
         let by = self
-            .store
+            .sink
+            .store()
             .approval(&approval.id)
             .await
             .map_err(sink_err)?
@@ -124,8 +141,14 @@ impl Approvals for StoreApprovals {
         if !cancel.is_cancelled() {
             self.sink.transition(self.resume, None).await?;
         } else {
-            self.sink.store()
-                .append_event(self.sink.task_id(), EventKind::Note { text: "cancelled while waiting for approval".into() })
+            self.sink
+                .store()
+                .append_event(
+                    self.sink.task_id(),
+                    EventKind::Note {
+                        text: "cancelled while waiting for approval".into(),
+                    },
+                )
                 .await
                 .map_err(sink_err)?;
         }

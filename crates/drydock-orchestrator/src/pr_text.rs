@@ -67,7 +67,11 @@ pub fn body(inputs: &PrInputs<'_>) -> String {
     let task = inputs.task;
     let mut out = String::new();
     let summary = inputs.summary.trim();
-    out.push_str(if summary.is_empty() { "(the agent gave no summary)" } else { summary });
+    out.push_str(if summary.is_empty() {
+        "(the agent gave no summary)"
+    } else {
+        summary
+    });
     out.push_str("\n\n");
 
     let _ = writeln!(out, "## Issue\n");
@@ -89,12 +93,17 @@ pub fn body(inputs: &PrInputs<'_>) -> String {
                 "drydock ran `{}` after the agent finished: **{}** ({}, {:.1}s).\n",
                 tests.command,
                 if tests.passed { "passed" } else { "failed" },
-                tests.exit_code.map_or("killed".to_string(), |c| format!("exit code {c}")),
+                tests
+                    .exit_code
+                    .map_or("killed".to_string(), |c| format!("exit code {c}")),
                 tests.duration_ms as f64 / 1000.0
             );
         }
         None => {
-            let _ = writeln!(out, "No test command is configured or detectable for this repository; nothing was run.\n");
+            let _ = writeln!(
+                out,
+                "No test command is configured or detectable for this repository; nothing was run.\n"
+            );
         }
     }
 
@@ -104,7 +113,11 @@ pub fn body(inputs: &PrInputs<'_>) -> String {
         if file.binary {
             let _ = writeln!(out, "| `{}` | binary | |", file.path);
         } else {
-            let _ = writeln!(out, "| `{}` | {} | {} |", file.path, file.insertions, file.deletions);
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                file.path, file.insertions, file.deletions
+            );
         }
     }
     let _ = writeln!(
@@ -141,11 +154,21 @@ pub fn body(inputs: &PrInputs<'_>) -> String {
         let _ = writeln!(out, "- policy denials: {}", inputs.denials.len());
         for denial in inputs.denials.iter().take(20) {
             let resource: String = denial.resource.chars().take(80).collect();
-            let _ = writeln!(out, "  - `{}` `{}` ({})", denial.action, resource.replace('`', "'"), denial.rule);
+            let _ = writeln!(
+                out,
+                "  - `{}` `{}` ({})",
+                denial.action,
+                resource.replace('`', "'"),
+                denial.rule
+            );
         }
     }
     if let Some(hash) = &task.prompt_hash {
-        let _ = writeln!(out, "- system prompt sha256 `{}`", &hash[..hash.len().min(16)]);
+        let _ = writeln!(
+            out,
+            "- system prompt sha256 `{}`",
+            &hash[..hash.len().min(16)]
+        );
     }
     let _ = writeln!(
         out,

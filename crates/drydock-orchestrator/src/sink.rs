@@ -20,7 +20,9 @@ pub struct StoreSink {
 
 impl std::fmt::Debug for StoreSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreSink").field("task_id", &self.task_id).finish_non_exhaustive()
+        f.debug_struct("StoreSink")
+            .field("task_id", &self.task_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,8 @@ impl StoreSink {
             .await
             .map_err(|err| SinkError(err.to_string()))?;
         if let Some(from) = before {
-            self.observer.event(&EventKind::StateChanged { from, to, failure });
+            self.observer
+                .event(&EventKind::StateChanged { from, to, failure });
         }
         Ok(task)
     }
@@ -100,11 +103,6 @@ impl StoreSink {
             .save_progress(self.task_id, &progress)
             .await
             .map_err(|err| SinkError(err.to_string()))
-    }
-
-    /// The stats saved last.
-    pub async fn stats(&self) -> TaskStats {
-        self.progress.lock().await.stats.clone()
     }
 
     /// The observer, for progress lines of the orchestrator's own.

@@ -40,7 +40,10 @@ pub(super) async fn run_command(
         None => None,
     };
     let max_timeout = ctx.limits.command_timeout_secs.max(1);
-    let timeout_secs = args.timeout_secs.unwrap_or(max_timeout).clamp(1, max_timeout);
+    let timeout_secs = args
+        .timeout_secs
+        .unwrap_or(max_timeout)
+        .clamp(1, max_timeout);
     let request = ExecRequest {
         argv: vec!["bash".into(), "-c".into(), args.command.clone()],
         cwd: cwd.filter(|rel: &PathBuf| !rel.as_os_str().is_empty()),
@@ -53,14 +56,14 @@ pub(super) async fn run_command(
         Ok(output) => output,
         Err(SandboxError::Cancelled) => return Err(ToolFault::Cancelled),
         Err(err @ (SandboxError::InvalidRequest { .. } | SandboxError::Exec { .. })) => {
-            return Ok(ToolOutput::error(format!("the command could not run: {err}")));
+            return Ok(ToolOutput::error(format!(
+                "the command could not run: {err}"
+            )));
         }
         Err(err) => return Err(ToolFault::Sandbox(err)),
     };
     let status = if output.timed_out {
-        format!(
-            "timed out after {timeout_secs}s and was killed (with every process it started)"
-        )
+        format!("timed out after {timeout_secs}s and was killed (with every process it started)")
     } else if let Some(code) = output.exit_code {
         format!("exit code {code}")
     } else if let Some(signal) = output.signal {

@@ -95,9 +95,7 @@ pub(super) fn edit_file(root: &WorkspaceRoot, args: &EditFileArgs) -> ToolOutput
     let bytes = match std::fs::read(&path.abs) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return ToolOutput::error(format!(
-                "{path}: no such file; use write_file to create it"
-            ));
+            return ToolOutput::error(format!("{path}: no such file; use write_file to create it"));
         }
         Err(err) => return ToolOutput::error(format!("{path}: {err}")),
     };
@@ -148,20 +146,34 @@ pub(super) fn edit_file(root: &WorkspaceRoot, args: &EditFileArgs) -> ToolOutput
 
 /// Why `old_text` didn't match, with the most useful hint we can find.
 fn explain_no_match(text: &str, old_text: &str, path: &ConfinedPath) -> String {
-    let numbered = old_text
-        .lines()
-        .next()
-        .is_some_and(|first| first.trim_start().split('\t').next().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) && first.contains('\t'));
+    let numbered = old_text.lines().next().is_some_and(|first| {
+        first
+            .trim_start()
+            .split('\t')
+            .next()
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            && first.contains('\t')
+    });
     if numbered {
         return format!(
             "old_text was not found in {path}; it seems to include line numbers from read_file. Copy the file's text without the numbers and the tab after them."
         );
     }
-    let squash = |s: &str| s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    let squash = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let wanted = squash(old_text);
     if !wanted.is_empty() {
         let lines: Vec<&str> = text.lines().collect();
-        let span = old_text.lines().filter(|l| !l.trim().is_empty()).count().max(1);
+        let span = old_text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+            .max(1);
         for start in 0..lines.len() {
             let mut taken = Vec::new();
             let mut end = start;

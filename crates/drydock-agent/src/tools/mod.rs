@@ -21,9 +21,9 @@ use crate::confine::{Access, ConfinedPath, PathError, WorkspaceRoot};
 
 pub use command::RunCommandArgs;
 pub use edit::{EditFileArgs, WriteFileArgs};
+pub(crate) use read::read_capped;
 pub use read::{ListDirArgs, ReadFileArgs};
 pub use search::SearchArgs;
-pub(crate) use read::read_capped;
 
 /// Arguments of `finish`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -289,7 +289,9 @@ impl ToolCall {
             ToolCall::EditFile(a) => edit::edit_file(ctx.root, a),
             ToolCall::WriteFile(a) => edit::write_file(ctx.root, a),
             ToolCall::RunCommand(a) => return command::run_command(ctx, a).await,
-            ToolCall::Finish(_) => ToolOutput::ok("Finishing: drydock will now run the tests, commit and open the pull request."),
+            ToolCall::Finish(_) => ToolOutput::ok(
+                "Finishing: drydock will now run the tests, commit and open the pull request.",
+            ),
         };
         Ok(output)
     }

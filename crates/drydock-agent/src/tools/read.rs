@@ -67,9 +67,7 @@ pub(super) fn read_file(root: &WorkspaceRoot, args: &ReadFileArgs) -> ToolOutput
     let start = args.start_line.unwrap_or(1).max(1);
     let end = args.end_line.unwrap_or(u64::MAX);
     if end < start {
-        return ToolOutput::error(format!(
-            "end_line ({end}) is before start_line ({start})"
-        ));
+        return ToolOutput::error(format!("end_line ({end}) is before start_line ({start})"));
     }
     let file = match File::open(&path.abs) {
         Ok(file) => file,
@@ -119,7 +117,9 @@ impl Listing {
             );
         }
         if self.lossy {
-            out.push_str("[note: the file is not valid UTF-8; invalid bytes are shown as \u{fffd}]\n");
+            out.push_str(
+                "[note: the file is not valid UTF-8; invalid bytes are shown as \u{fffd}]\n",
+            );
         }
         if self.cut {
             out.push_str(&format!(
@@ -223,7 +223,9 @@ pub(super) fn list_dir(root: &WorkspaceRoot, args: &ListDirArgs) -> ToolOutput {
         lines.push(line);
     }
     if lines.is_empty() {
-        return ToolOutput::ok(format!("{dir} is empty (or everything in it is gitignored)"));
+        return ToolOutput::ok(format!(
+            "{dir} is empty (or everything in it is gitignored)"
+        ));
     }
     let mut out = lines.join("\n");
     if omitted > 0 {
