@@ -23,35 +23,55 @@ pub struct Fitted {
 }
 
 /// Elides old content until the request's estimate is at most `budget` tokens (or nothing more
-/// can go). Returns what it did; the caller checks `estimated_tokens` against the budget.
+/// can go). Tool outputs go first, oldest first, keeping the [`KEEP_RECENT_RESULTS`] most recent
+/// whole as long as that fits, then fewer, down to the last one; only then the large arguments of
+/// old tool calls. Returns what it did; the caller checks `estimated_tokens` against the budget.
 pub fn fit(request: &mut ModelRequest, budget: u64) -> Fitted {
     let mut fitted = Fitted {
         estimated_tokens: estimate_request_tokens(request),
         ..Fitted::default()
     };
-    if fitted.estimated_tokens <= budget {
-        return fitted;
-    }
-    let protected_from = protected_start(&request.messages);
     for pass in [Pass::ToolResults, Pass::ToolArguments] {
-        for index in 0..protected_from {
+        for keep in (1..=KEEP_RECENT_RESULTS).rev() {
             if fitted.estimated_tokens <= budget {
                 return fitted;
             }
-            let mut changed = 0;
-            for block in &mut request.messages[index].content {
-                changed += usize::from(elide(block, pass));
-            }
-            if changed > 0 {
-                match pass {
-                    Pass::ToolResults => fitted.results_elided += changed,
-                    Pass::ToolArguments => fitted.arguments_elided += changed,
-                }
-                fitted.estimated_tokens = estimate_request_tokens(request);
-            }
+            elide_before(
+                request,
+                protected_start(&request.messages, keep),
+                pass,
+                budget,
+                &mut fitted,
+            );
         }
     }
     fitted
+}
+
+/// Elides `pass` content in messages before `end`, oldest first, until the budget is met.
+fn elide_before(
+    request: &mut ModelRequest,
+    end: usize,
+    pass: Pass,
+    budget: u64,
+    fitted: &mut Fitted,
+) {
+    for index in 0..end {
+        if fitted.estimated_tokens <= budget {
+            return;
+        }
+        let mut changed = 0;
+        for block in &mut request.messages[index].content {
+            changed += usize::from(elide(block, pass));
+        }
+        if changed > 0 {
+            match pass {
+                Pass::ToolResults => fitted.results_elided += changed,
+                Pass::ToolArguments => fitted.arguments_elided += changed,
+            }
+            fitted.estimated_tokens = estimate_request_tokens(request);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +80,9 @@ enum Pass {
     ToolArguments,
 }
 
-/// The index of the first message holding one of the last [`KEEP_RECENT_RESULTS`] tool results;
-/// it and everything after it stay whole.
-fn protected_start(messages: &[Message]) -> usize {
+/// The index of the first message holding one of the last `keep` tool results; it and everything
+/// after it stay whole.
+fn protected_start(messages: &[Message], keep: usize) -> usize {
     let mut seen = 0;
     for (index, message) in messages.iter().enumerate().rev() {
         seen += message
@@ -70,7 +90,7 @@ fn protected_start(messages: &[Message]) -> usize {
             .iter()
             .filter(|b| matches!(b, ContentBlock::ToolResult { .. }))
             .count();
-        if seen >= KEEP_RECENT_RESULTS {
+        if seen >= keep {
             return index;
         }
     }
@@ -207,12 +227,25 @@ mod tests {
     }
 
     #[test]
+    fn a_small_window_keeps_fewer_recent_outputs_down_to_the_last_one() {
+        let mut req = request(10);
+        let full = estimate_request_tokens(&req);
+        // Room for about two outputs only: eight go, the last two stay.
+        let fitted = fit(&mut req, full - 15_000);
+        assert_eq!(fitted.results_elided, 8);
+        assert_eq!(fitted.arguments_elided, 0);
+        assert_eq!(result_text(&req, 18), "r".repeat(8000));
+        assert_eq!(result_text(&req, 20), "r".repeat(8000));
+        assert!(result_text(&req, 16).starts_with(MARKER_PREFIX));
+    }
+
+    #[test]
     fn arguments_go_only_after_every_eligible_output() {
         let mut req = request(10);
         let fitted = fit(&mut req, 1);
-        // Four old outputs can go (six recent are kept), then their calls' arguments.
-        assert_eq!(fitted.results_elided, 4);
-        assert!(fitted.arguments_elided >= 4);
+        // Every output but the last goes first, then the calls' arguments.
+        assert_eq!(fitted.results_elided, 9);
+        assert!(fitted.arguments_elided >= 9);
         let ContentBlock::ToolUse(call) = &req.messages[1].content[0] else {
             panic!()
         };
@@ -226,7 +259,7 @@ mod tests {
                 .unwrap()
                 .starts_with(MARKER_PREFIX)
         );
-        // Recent exchanges stay whole whatever the budget.
+        // The last exchange stays whole whatever the budget.
         assert_eq!(result_text(&req, 20), "r".repeat(8000));
     }
 

@@ -499,3 +499,118 @@ fn bad_input_is_refused_before_a_task_exists() {
     // No task was created by any of these.
     assert_eq!(dd.json(&["tasks"]).json, json!([]));
 }
+
+#[test]
+fn the_wall_clock_limit_times_the_task_out() {
+    let repo = buggy_python_repo();
+    let dd = Drydock::new();
+    let mut turns = fix_turns();
+    turns[1]["delay_ms"] = json!(30_000);
+    let trajectory = dd.trajectory("slow", turns, json!({}));
+    let started = std::time::Instant::now();
+    let run = dd.run_task(&repo, "fix", &trajectory, &["--timeout", "2"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.json["task"]["state"], "timed_out");
+    assert_eq!(run.json["task"]["failure"]["code"], "wall_clock");
+    // The slow model call was abandoned, not waited for.
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+}
+
+#[test]
+fn drydock_cancel_from_another_process_stops_the_task() {
+    let repo = buggy_python_repo();
+    let dd = Drydock::new();
+    let mut turns = fix_turns();
+    turns[1]["delay_ms"] = json!(60_000);
+    let trajectory = dd.trajectory("slow", turns, json!({}));
+    let model = format!("scripted:{}", trajectory.display());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["--json", "--data-dir"])
+        .arg(dd.data_dir())
+        .args([
+            "run",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--issue-text",
+            "fix",
+            "--model",
+            &model,
+        ])
+        .env("XDG_CONFIG_HOME", dd.data_dir().join("no-config"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never started running"
+        );
+        let tasks = dd.json(&["tasks"]).json;
+        if let Some(task) = tasks.as_array().and_then(|t| t.first())
+            && task["stats"]["turns"].as_u64() >= Some(1)
+        {
+            break task["id"].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(dd.json(&["cancel", &id]).code, 0);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["task"]["state"], "cancelled");
+    // Cancelling an ended task is refused.
+    assert_eq!(dd.json(&["cancel", &id]).code, 2);
+}
+
+#[test]
+fn old_tool_output_is_elided_when_the_window_fills_and_the_task_completes() {
+    let repo = buggy_python_repo();
+    let files: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            (
+                format!("data/big{i}.txt"),
+                format!("{i}123456789abcdef\n").repeat(1500),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    repo.write(&refs);
+    repo.commit("add data");
+    let dd = Drydock::new();
+    let mut turns: Vec<serde_json::Value> = (0..8)
+        .map(|i| {
+            turn(
+                "Look at the data.",
+                vec![call(
+                    "read_file",
+                    json!({"path": format!("data/big{i}.txt")}),
+                )],
+            )
+        })
+        .collect();
+    turns.extend(fix_turns());
+    // Each read returns ~36 KB (~9k tokens); a 60k window holds only a few of them.
+    let trajectory = dd.trajectory("window", turns, json!({"context_window": 60000}));
+    let run = dd.run_task(&repo, "fix", &trajectory, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let shown = dd.json(&["show", run.json["task"]["id"].as_str().unwrap()]);
+    let notes: Vec<&str> = shown.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"]["type"] == "note")
+        .filter_map(|e| e["kind"]["text"].as_str())
+        .filter(|t| t.starts_with("context: elided"))
+        .collect();
+    assert!(!notes.is_empty(), "no elision happened");
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use drydock_core::{Issue, Limits, RepoRef, Task, TaskKind, TaskSpec};
 use drydock_forge::{ForgeError, LocalRepo, detect_test_command};
 use drydock_model::{ModelClient, ModelConfig, build_client};
-use drydock_policy::PolicyEngine;
+use drydock_policy::{ApprovalChannel, PolicyEngine};
 use drydock_secrets::{KnownSecret, Redactor, WELL_KNOWN_SECRET_ENV};
 
 use crate::config::{Config, LimitFlags, RepoConfig};
@@ -178,7 +178,9 @@ impl Platform {
             model,
             policy,
             redactor,
-            approvals: request.approvals,
+            // `--approvals`, or an operator who configured the terminal channel.
+            approvals: request.approvals
+                || self.config.policy.approval.channel == ApprovalChannel::Terminal,
         })
     }
 }
