@@ -126,9 +126,10 @@ struct TimedBackends {
     clock: Arc<Mutex<Clock>>,
 }
 
+#[async_trait::async_trait]
 impl BackendProvider for TimedBackends {
-    fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError> {
-        let inner = self.backends.backend(kind)?;
+    async fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError> {
+        let inner = self.backends.backend(kind).await?;
         Ok(Arc::new(TimedBackend {
             inner,
             clock: self.clock.clone(),

@@ -87,8 +87,9 @@ impl Backends {
     }
 }
 
+#[async_trait::async_trait]
 impl BackendProvider for Backends {
-    fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError> {
+    async fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError> {
         match kind {
             BackendKind::Local => Ok(Arc::new(self.local()?)),
             BackendKind::Docker => Err(SandboxError::Unavailable {

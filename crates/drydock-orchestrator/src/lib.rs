@@ -26,9 +26,11 @@ pub use run::TaskOutcome;
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 /// Builds the sandbox backend a task's configuration names.
+#[async_trait::async_trait]
 pub trait BackendProvider: Send + Sync {
-    /// The backend of `kind`, or why it is not available on this machine.
-    fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError>;
+    /// The backend of `kind`, or why it is not available on this machine (a daemon that does
+    /// not answer, a missing program).
+    async fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError>;
 }
 
 /// What every task shares: the store, the configuration, the data directory, the sandboxes.

@@ -201,6 +201,7 @@ impl Platform {
         let backend = self
             .backends
             .backend(sandbox.backend)
+            .await
             .map_err(|err| sandbox_failure(&err))?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let session = backend

@@ -41,6 +41,7 @@ pub async fn exec(global: &GlobalArgs, args: SandboxExecArgs) -> Result<ExitCode
     };
     let backend = Backends::new(&data_dir)
         .backend(sandbox.backend)
+        .await
         .map_err(|err| CliError::input(err.to_string()))?;
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let session = backend
