@@ -234,12 +234,16 @@ fn a_secret_in_the_diff_blocks_the_push() {
     );
 }
 
-/// Starts `drydock run --approvals` in the background, waits until it asks, answers with
-/// `verb`, and returns the run's JSON output.
-fn run_with_answer(dd: &Drydock, repo: &FixtureRepo, turns: Vec<Value>, verb: &str) -> Value {
-    let trajectory = dd.trajectory("approval", turns, json!({}));
+/// Starts `drydock run --approvals --json` on `turns` in the background.
+fn spawn_approval_run(
+    dd: &Drydock,
+    repo: &FixtureRepo,
+    name: &str,
+    turns: Vec<Value>,
+) -> std::process::Child {
+    let trajectory = dd.trajectory(name, turns, json!({}));
     let model = format!("scripted:{}", trajectory.display());
-    let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
         .args(["--json", "--data-dir"])
         .arg(dd.data_dir())
         .args([
@@ -256,7 +260,13 @@ fn run_with_answer(dd: &Drydock, repo: &FixtureRepo, turns: Vec<Value>, verb: &s
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts `drydock run --approvals` in the background, waits until it asks, answers with
+/// `verb`, and returns the run's JSON output.
+fn run_with_answer(dd: &Drydock, repo: &FixtureRepo, turns: Vec<Value>, verb: &str) -> Value {
+    let child = spawn_approval_run(dd, repo, "approval", turns);
     let deadline = Instant::now() + Duration::from_secs(120);
     let id = loop {
         assert!(
@@ -302,26 +312,7 @@ fn an_approved_action_runs_and_a_denied_one_does_not() {
     let mut rest = fix_turns();
     rest[0]["expect"] = json!({"last_tool_result_is_error": false, "last_tool_result_contains": ["created .github/workflows/test.yml"]});
     turns.extend(rest);
-    let trajectory = dd.trajectory("approved", turns, json!({}));
-    let model = format!("scripted:{}", trajectory.display());
-    let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["--json", "--data-dir"])
-        .arg(dd.data_dir())
-        .args([
-            "run",
-            "--approvals",
-            "--repo",
-            repo.path().to_str().unwrap(),
-            "--issue-text",
-            "fix and add CI",
-            "--model",
-            &model,
-        ])
-        .env("XDG_CONFIG_HOME", dd.data_dir().join("no-config"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_approval_run(&dd, &repo, "approved", turns);
     // Two questions: the write during the run, and the push of a protected path at the end.
     let mut answered = 0;
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -141,6 +141,18 @@ fn policy_check_exit_codes_follow_the_decision() {
     assert_eq!(bad.code, 2);
 }
 
+/// `drydock policy check --repo REPO -- COMMAND`.
+fn check_in_repo(dd: &Drydock, repo: &FixtureRepo, command: &str) -> support::Output {
+    dd.text(&[
+        "policy",
+        "check",
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--",
+        command,
+    ])
+}
+
 #[test]
 fn policy_check_takes_the_repositorys_rules_from_head() {
     let repo = FixtureRepo::new(&[(
@@ -158,24 +170,10 @@ not_match = ["make test"]
 "#,
     )]);
     let dd = Drydock::new();
-    let out = dd.text(&[
-        "policy",
-        "check",
-        "--repo",
-        repo.path().to_str().unwrap(),
-        "--",
-        "make deploy",
-    ]);
+    let out = check_in_repo(&dd, &repo, "make deploy");
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("no_make_deploy"), "{}", out.stdout);
-    let fine = dd.text(&[
-        "policy",
-        "check",
-        "--repo",
-        repo.path().to_str().unwrap(),
-        "--",
-        "make test",
-    ]);
+    let fine = check_in_repo(&dd, &repo, "make test");
     assert_eq!(fine.code, 0, "{}", fine.stdout);
 }
 
