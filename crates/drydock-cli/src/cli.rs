@@ -192,6 +192,12 @@ pub struct SandboxExecArgs {
     /// The workspace to mount at /workspace (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
+    /// Docker: the image to run in (default: `[sandbox] image`); it must be in the daemon.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Docker: the OCI runtime, e.g. `runsc` for gVisor (default: `[sandbox] runtime`).
+    #[arg(long, value_name = "NAME")]
+    pub runtime: Option<String>,
     /// Allow a host (glob) through the egress proxy, on top of the configured list.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,

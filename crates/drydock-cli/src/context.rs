@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use drydock_orchestrator::{BackendProvider, Config, Platform};
-use drydock_sandbox::{Backend, BackendKind, LocalBackend, LocalOptions, SandboxError};
+use drydock_sandbox::{
+    Backend, BackendKind, DockerBackend, DockerOptions, LocalBackend, LocalOptions, SandboxError,
+};
 use drydock_store::{SqliteStore, Store};
 
 use crate::cli::GlobalArgs;
@@ -77,14 +79,24 @@ impl Backends {
 
     /// The local backend.
     pub fn local(&self) -> Result<LocalBackend, SandboxError> {
-        let exe = std::env::current_exe().map_err(|err| SandboxError::Setup {
-            backend: "local".into(),
-            message: format!("cannot find drydock's own executable: {err}"),
-        })?;
-        let mut options = LocalOptions::new(exe);
+        let mut options = LocalOptions::new(own_executable("local")?);
         options.runtime_dir = Some(self.runtime_dir.clone());
         LocalBackend::new(options)
     }
+
+    /// The docker backend: connects to the daemon (`DOCKER_HOST` or `/var/run/docker.sock`; a
+    /// Podman API socket works the same) and removes containers a dead drydock left behind.
+    pub async fn docker(&self) -> Result<DockerBackend, SandboxError> {
+        DockerBackend::connect(DockerOptions::new(own_executable("docker")?)).await
+    }
+}
+
+/// This executable: the sandboxes run it as their inner stage.
+fn own_executable(backend: &str) -> Result<PathBuf, SandboxError> {
+    std::env::current_exe().map_err(|err| SandboxError::Setup {
+        backend: backend.into(),
+        message: format!("cannot find drydock's own executable: {err}"),
+    })
 }
 
 #[async_trait::async_trait]
@@ -92,11 +104,7 @@ impl BackendProvider for Backends {
     async fn backend(&self, kind: BackendKind) -> Result<Arc<dyn Backend>, SandboxError> {
         match kind {
             BackendKind::Local => Ok(Arc::new(self.local()?)),
-            BackendKind::Docker => Err(SandboxError::Unavailable {
-                backend: "docker".into(),
-                message: "the docker backend is not built into this drydock".into(),
-                remedy: "use [sandbox] backend = \"local\"".into(),
-            }),
+            BackendKind::Docker => Ok(Arc::new(self.docker().await?)),
         }
     }
 }

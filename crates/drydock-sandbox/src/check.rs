@@ -1,8 +1,9 @@
 //! `drydock sandbox check`: what isolation this machine can give, and how to fix what is missing.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::docker::{DaemonProbe, default_socket, probe_daemon};
 use crate::local::{CgroupVersion, LocalBackend, detect_cgroup_version, find_in_path};
 
 /// The outcome of one check.
@@ -81,6 +82,7 @@ fn item(
 
 /// Probes the machine (no sandbox is started; [`LocalBackend::check`] adds a live one).
 pub fn check_isolation() -> IsolationReport {
+    let docker = probe_daemon(&default_socket(), Duration::from_secs(3));
     IsolationReport {
         checks: vec![
             check_bwrap(),
@@ -88,8 +90,8 @@ pub fn check_isolation() -> IsolationReport {
             check_seccomp(),
             check_landlock(),
             check_cgroups(),
-            check_docker(),
-            check_runsc(),
+            check_docker(&docker),
+            check_runsc(&docker),
         ],
     }
 }
@@ -310,44 +312,93 @@ fn check_cgroups() -> IsolationCheck {
     }
 }
 
-fn check_docker() -> IsolationCheck {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".into());
-    match std::os::unix::net::UnixStream::connect(&socket) {
-        Ok(_) => item(
-            "docker",
-            CheckStatus::Ok,
-            format!("daemon socket {socket} reachable"),
-            None,
-        ),
-        Err(err) => item(
-            "docker",
-            CheckStatus::Warning,
-            format!(
-                "daemon socket {socket} not reachable ({err}); the docker backend is unavailable"
-            ),
-            Some(
-                "install and start docker (or podman's docker-compatible socket), and add this user to the docker group",
-            ),
-        ),
-    }
+/// The oldest Docker API the docker backend is tested against (Docker 19.03, Podman 3).
+const MIN_DOCKER_API: (u32, u32) = (1, 40);
+
+fn parse_api_version(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-fn check_runsc() -> IsolationCheck {
-    match find_in_path("runsc") {
-        Some(path) => item(
-            "gvisor",
+fn check_docker(probe: &Result<DaemonProbe, String>) -> IsolationCheck {
+    let name = "docker";
+    let probe = match probe {
+        Ok(probe) => probe,
+        Err(err) => {
+            return item(
+                name,
+                CheckStatus::Warning,
+                format!("no docker daemon answers ({err}); the docker backend is unavailable"),
+                Some(
+                    "install docker (apt-get install docker.io) and start the daemon (systemctl start docker, or dockerd &), add this user to the docker group; or serve Podman's API (podman system service) and point DOCKER_HOST or the docker socket option at it",
+                ),
+            );
+        }
+    };
+    let version = parse_api_version(&probe.api_version);
+    if version.is_none_or(|v| v < MIN_DOCKER_API) {
+        return item(
+            name,
+            CheckStatus::Warning,
+            format!(
+                "{} at {} speaks API {:?}; the docker backend needs {}.{} or later",
+                probe.server,
+                probe.socket.display(),
+                probe.api_version,
+                MIN_DOCKER_API.0,
+                MIN_DOCKER_API.1
+            ),
+            Some("upgrade the daemon (Docker 19.03 or later, Podman 3 or later)"),
+        );
+    }
+    item(
+        name,
+        CheckStatus::Ok,
+        format!(
+            "{} (API {}, oldest {}) at {}; runtimes: {} (default {})",
+            probe.server,
+            probe.api_version,
+            probe.min_api_version,
+            probe.socket.display(),
+            probe.runtimes.join(", "),
+            probe.default_runtime
+        ),
+        None,
+    )
+}
+
+fn check_runsc(probe: &Result<DaemonProbe, String>) -> IsolationCheck {
+    let name = "gvisor";
+    let binary = find_in_path("runsc");
+    let register = "register it with the daemon: runsc install, or add \"runsc\": {\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": [\"--host-uds=open\", \"--network=none\"]} under \"runtimes\" in /etc/docker/daemon.json; then reload the daemon (kill -HUP $(pidof dockerd), or systemctl reload docker)";
+    match (probe, binary) {
+        (Ok(probe), _) if probe.runtimes.iter().any(|r| r == "runsc") => item(
+            name,
             CheckStatus::Ok,
-            format!("runsc at {}", path.display()),
+            format!("runsc is registered with {}; sandbox.runtime = \"runsc\" is available", probe.server),
             None,
         ),
-        None => item(
-            "gvisor",
+        (Ok(probe), Some(path)) => item(
+            name,
             CheckStatus::Warning,
-            "runsc not found; docker sessions cannot use runtime = \"runsc\"",
-            Some("install gVisor: https://gvisor.dev/docs/user_guide/install/"),
+            format!(
+                "runsc is installed at {} but {} does not know it (runtimes: {})",
+                path.display(),
+                probe.server,
+                probe.runtimes.join(", ")
+            ),
+            Some(register),
+        ),
+        (_, binary) => item(
+            name,
+            CheckStatus::Warning,
+            match binary {
+                Some(path) => format!("runsc at {}, but no docker daemon to run it", path.display()),
+                None => "gVisor (runsc) is not installed; docker sessions cannot use runtime = \"runsc\"".into(),
+            },
+            Some(
+                "install gVisor (apt-get install runsc, or https://gvisor.dev/docs/user_guide/install/) and register it with the docker daemon (runsc install, then reload the daemon)",
+            ),
         ),
     }
 }
@@ -415,6 +466,84 @@ pub(crate) async fn smoke_test(backend: &LocalBackend) -> IsolationCheck {
             None,
         ),
         Err(err) => item(name, CheckStatus::Missing, err.to_string(), None),
+    }
+}
+
+/// Starts a real docker session in `image` on a scratch workspace and runs `true` in it.
+pub(crate) async fn docker_smoke_test(
+    backend: &crate::DockerBackend,
+    image: &str,
+) -> IsolationCheck {
+    let name = "docker sandbox";
+    let workspace = match tempfile_dir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            return item(
+                name,
+                CheckStatus::Warning,
+                format!("cannot create a scratch workspace: {err}"),
+                Some("make the temporary directory writable"),
+            );
+        }
+    };
+    let started = Instant::now();
+    let spec = crate::SessionSpec {
+        label: "check".into(),
+        workspace: workspace.clone(),
+        sandbox: crate::SandboxConfig {
+            backend: crate::BackendKind::Docker,
+            image: Some(image.to_string()),
+            ..crate::SandboxConfig::default()
+        },
+        network: crate::NetworkConfig {
+            allow: Vec::new(),
+            ..crate::NetworkConfig::default()
+        },
+        network_events: None,
+    };
+    let result = async {
+        let session = backend.start_docker(spec).await?;
+        let request = crate::ExecRequest {
+            argv: vec!["true".into()],
+            cwd: None,
+            timeout: std::time::Duration::from_secs(30),
+            max_output_bytes: 4096,
+            merge_stderr: false,
+            stdin: None,
+        };
+        use crate::Session;
+        let output = session
+            .exec(request, &tokio_util::sync::CancellationToken::new())
+            .await;
+        session.stop().await?;
+        let output = output?;
+        Ok::<_, crate::SandboxError>((output, session.info()))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&workspace);
+    match result {
+        Ok((output, info)) if output.success() => item(
+            name,
+            CheckStatus::Ok,
+            format!(
+                "session in {image} started, ran a command and stopped in {:?}; in force: {}",
+                started.elapsed(),
+                info.isolation.join("; ")
+            ),
+            None,
+        ),
+        Ok((output, _)) => item(
+            name,
+            CheckStatus::Warning,
+            format!("`true` failed in the container: {output:?}"),
+            Some("check that the image has a `true` program on its PATH"),
+        ),
+        Err(err) => item(
+            name,
+            CheckStatus::Warning,
+            err.to_string(),
+            Some("see the error; `drydock sandbox check` lists what the daemon offers"),
+        ),
     }
 }
 

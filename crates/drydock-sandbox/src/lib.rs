@@ -5,6 +5,9 @@
 //!
 //! - [`LocalBackend`]: bubblewrap namespaces, then our own inner stage (in the same executable;
 //!   see [`run_stage_if_requested`]) applying seccomp, Landlock and limits. Starts in milliseconds.
+//! - [`DockerBackend`]: one container per session of the repository's image, through the Docker
+//!   or Podman API, with the same stage executable as the container's init; see
+//!   [`DockerBackend::connect`]. [`host_image`] builds images from host programs.
 //! - [`egress`]: the allowlisting HTTP proxy every sandbox's network goes through, reusable by any
 //!   backend.
 //! - [`capture`]: bounded head-and-tail output capture, reusable by any backend.
@@ -55,6 +58,7 @@ mod api;
 pub mod capture;
 mod check;
 mod config;
+mod docker;
 pub mod egress;
 mod local;
 mod protocol;
@@ -67,5 +71,6 @@ pub use api::{
 };
 pub use check::{CheckStatus, IsolationCheck, IsolationReport, check_isolation};
 pub use config::{BackendKind, DEFAULT_REGISTRIES, NetworkConfig, SandboxConfig};
+pub use docker::{DockerBackend, DockerOptions, DockerSession, ProcessLimits, host_image};
 pub use local::{LocalBackend, LocalOptions, LocalSession, WORKSPACE_MOUNT, reap_stale_sessions};
 pub use stage::run_stage_if_requested;

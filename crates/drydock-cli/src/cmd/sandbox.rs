@@ -26,6 +26,12 @@ pub async fn exec(global: &GlobalArgs, args: SandboxExecArgs) -> Result<ExitCode
             _ => BackendKind::Local,
         };
     }
+    if let Some(image) = &args.image {
+        sandbox.image = Some(image.clone());
+    }
+    if let Some(runtime) = &args.runtime {
+        sandbox.runtime = Some(runtime.clone());
+    }
     if let Some(memory) = args.memory {
         sandbox.memory_mb = memory;
     }

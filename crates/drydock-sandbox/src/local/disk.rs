@@ -103,6 +103,13 @@ impl DiskBudget {
         (usage, started.elapsed())
     }
 
+    /// Measures the workspace now and makes that the reference for the next command: after a
+    /// command was killed mid-write, the last measurement lags behind what it left.
+    pub(crate) async fn refresh(&self) {
+        let (usage, _) = self.usage().await;
+        self.last_usage.store(usage, Ordering::Relaxed);
+    }
+
     /// Watches while a command runs; returns when the budget is exceeded (never otherwise:
     /// cancel `stop` or drop the future).
     pub(crate) async fn watch(&self, stop: CancellationToken) -> DiskExceeded {

@@ -8,7 +8,7 @@ use super::{LocalBackend, WORKSPACE_MOUNT};
 use crate::SandboxError;
 
 /// Refuses workspaces that are missing, not directories, or would expose the host.
-pub(super) fn validate_workspace(workspace: &Path) -> Result<PathBuf, SandboxError> {
+pub(crate) fn validate_workspace(workspace: &Path) -> Result<PathBuf, SandboxError> {
     let invalid = |message: String| SandboxError::InvalidRequest { message };
     let meta = std::fs::metadata(workspace)
         .map_err(|err| invalid(format!("workspace {}: {err}", workspace.display())))?;
@@ -49,7 +49,7 @@ pub(super) fn validate_workspace(workspace: &Path) -> Result<PathBuf, SandboxErr
 }
 
 /// The command's working directory inside the sandbox.
-pub(super) fn sandbox_cwd(cwd: Option<&Path>) -> Result<String, SandboxError> {
+pub(crate) fn sandbox_cwd(cwd: Option<&Path>) -> Result<String, SandboxError> {
     let mut path = PathBuf::from(WORKSPACE_MOUNT);
     let Some(cwd) = cwd else {
         return Ok(WORKSPACE_MOUNT.into());

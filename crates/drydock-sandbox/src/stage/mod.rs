@@ -13,7 +13,8 @@
 
 mod confine;
 mod forwarder;
-mod seccomp;
+// Also installed by the docker backend's exec wrapper.
+pub(crate) mod seccomp;
 mod spawn;
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub(crate) use spawn::decode_report;
 /// Call it first thing in `main()`, before any thread (or async runtime) starts: the stage forks
 /// and must be single-threaded. A single `drydock` binary is all `local` sandboxes need.
 pub fn run_stage_if_requested() {
+    // Inside a docker sandbox the same executable plays the container's init and exec wrapper.
+    crate::docker::run_inner_if_requested();
     let mut args = std::env::args_os();
     let _argv0 = args.next();
     if args.next().as_deref() != Some(OsStr::new(STAGE_ARG)) {
