@@ -1,6 +1,8 @@
 //! drydock's built-in rules: how a table entry becomes a [`Rule`].
 
-use crate::rule::{Check, Keyword, Rule, RuleSet, SecretGroup, can_match_newline, compile};
+use crate::rule::{
+    Check, Keyword, Rule, RuleSet, SecretGroup, can_match_newline, compile, start_search,
+};
 
 #[path = "builtin_rules.rs"]
 mod table;
@@ -111,6 +113,7 @@ pub(crate) fn to_rule(spec: &Spec) -> Result<Rule, String> {
         regex: Some(regex),
         multiline: spec.multiline,
         crosses_lines,
+        starts: start_search(&pattern, crosses_lines),
         keywords,
         secret_group,
         entropy: if spec.generic {

@@ -7,16 +7,24 @@
 //! before the cut are final; those from multi-line windows that start after it are handed to the
 //! next segment. Because every decision depends only on content, the result is the same for one
 //! segment (one-shot) or many (streaming), however the input was chunked.
+//!
+//! Per segment: one DFA walk finds every keyword and start literal ([`crate::keywords`]); one
+//! Aho-Corasick search finds the known values; each rule then runs only on the lines holding one
+//! of its keywords, anchored at its start literals where it has them ([`crate::starts`]).
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
-use regex::bytes::Captures;
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 
 use crate::SecretsError;
+use crate::keywords::{Hit, KeywordScanner, KeywordSetBuilder, LaneEvents};
 use crate::lines::{LINE_MAX, Line, LineCursor, line_from};
-use crate::rule::{Allowlist, Candidate, Rule, RuleSet};
+use crate::rule::{Allowlist, Rule, RuleSet};
 
-/// Hit lines of a single-line rule closer than this are searched in one go.
-const RUN_GAP: usize = 512;
+#[path = "engine_rules.rs"]
+mod rules;
+
+/// Hit lines of a single-line rule closer than this are searched in one go (a search costs
+/// about as much as scanning a few dozen bytes; scanning long gaps between hit lines costs more).
+const RUN_GAP: usize = 16;
 
 /// Bytes a multi-line rule searches from the start of its keyword's line.
 pub(crate) const MULTILINE_WINDOW: usize = 64 * 1024;
@@ -32,6 +40,9 @@ pub(crate) struct Span {
 /// How a rule's regex is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// It cannot match a line feed and its matches start with known literals: tried anchored
+    /// at those literals on its lines.
+    Starts,
     /// It cannot match a line feed: runs of consecutive hit lines are searched at once.
     Lines,
     /// It can match a line feed but is not meant to span lines (or has no keywords to anchor
@@ -78,13 +89,8 @@ pub(crate) struct Matcher {
     rules: Vec<Rule>,
     modes: Vec<Mode>,
     allowlists: Vec<Allowlist>,
-    /// Case-insensitive keywords, lower-cased; searched in a lower-cased copy of the text
-    /// (much faster than a case-insensitive automaton).
-    keywords: Option<AhoCorasick>,
-    keyword_entries: Vec<Vec<u32>>,
-    /// Keywords that must match exactly, searched in the text itself.
-    exact_keywords: Option<AhoCorasick>,
-    exact_entries: Vec<Vec<u32>>,
+    /// Every rule keyword, case-insensitive and exact ones in one automaton.
+    keywords: Option<KeywordScanner>,
     max_keyword_len: usize,
     keywordless: Vec<u32>,
     known: Option<AhoCorasick>,
@@ -111,14 +117,15 @@ impl Matcher {
                     Mode::Window
                 } else if rule.crosses_lines || rule.multiline {
                     Mode::EachLine
+                } else if rule.starts.is_some() {
+                    Mode::Starts
                 } else {
                     Mode::Lines
                 }
             })
             .collect();
 
-        let mut any_case = KeywordTable::default();
-        let mut exact = KeywordTable::default();
+        let mut keyword_set = KeywordSetBuilder::default();
         let mut keywordless = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let index = u32::try_from(index).map_err(|_| too_many("rules"))?;
@@ -126,22 +133,20 @@ impl Matcher {
                 keywordless.push(index);
             }
             for keyword in &rule.keywords {
-                if keyword.case_sensitive {
-                    exact.add(keyword.text.as_bytes().to_vec(), index);
-                } else {
-                    any_case.add(keyword.text.to_ascii_lowercase().into_bytes(), index);
+                keyword_set.add(&keyword.text, keyword.case_sensitive, index);
+            }
+            if let Some(starts) = &rule.starts {
+                for literal in starts.literals() {
+                    keyword_set.add_start(literal, index);
                 }
             }
         }
-        let max_keyword_len = any_case
-            .texts
+        let keywords = keyword_set.build()?;
+        let max_keyword_len = rules
             .iter()
-            .chain(&exact.texts)
-            .map(Vec::len)
+            .flat_map(|rule| rule.keywords.iter().map(|keyword| keyword.text.len()))
             .max()
             .unwrap_or(0);
-        let keywords = any_case.automaton()?;
-        let exact_keywords = exact.automaton()?;
 
         let mut known_patterns = Vec::new();
         let mut known_labels = Vec::new();
@@ -171,9 +176,6 @@ impl Matcher {
             modes,
             allowlists,
             keywords,
-            keyword_entries: any_case.rules,
-            exact_keywords,
-            exact_entries: exact.rules,
             max_keyword_len,
             keywordless,
             known,
@@ -205,13 +207,15 @@ impl Matcher {
         self.rule_label_base
     }
 
-    /// Analyses one segment.
-    pub fn analyze(&self, segment: &Segment<'_>) -> Plan {
+    /// Analyses one segment; `scratch` keeps buffers from one segment to the next.
+    pub fn analyze(&self, segment: &Segment<'_>, scratch: &mut Scratch) -> Plan {
         let cut = segment.cut;
-        let hits = self.keyword_hits(segment);
-        let windowed = hits
+        self.hit_lines(segment, scratch);
+        let windowed = scratch
+            .by_rule
             .iter()
-            .any(|&(_, rule)| self.modes[rule as usize] == Mode::Window);
+            .zip(&self.modes)
+            .any(|(lines, &mode)| mode == Mode::Window && !lines.is_empty());
         let mut look_ahead = self.max_known_len.max(self.max_keyword_len);
         if windowed {
             look_ahead = look_ahead.max(MULTILINE_WINDOW);
@@ -225,7 +229,7 @@ impl Matcher {
         let mut spans = Vec::new();
         let known_resume = self.known_spans(view, cut, segment.known_from, &mut spans);
         let mut deferred = Vec::new();
-        self.rule_spans(view, cut, segment.path, &hits, &mut spans, &mut deferred);
+        self.rule_spans(view, cut, segment.path, scratch, &mut spans, &mut deferred);
         Plan::Ready(Analysis {
             spans,
             deferred,
@@ -233,43 +237,75 @@ impl Matcher {
         })
     }
 
-    /// Keyword hits starting before the cut, as `(position, rule)`, sorted by position; rules
-    /// without keywords are hit at every line start.
-    fn keyword_hits(&self, segment: &Segment<'_>) -> Vec<(usize, u32)> {
-        let mut hits = Vec::new();
+    /// For each rule, the logical lines before the cut holding one of its keywords (every line
+    /// for rules without keywords).
+    fn hit_lines(&self, segment: &Segment<'_>, scratch: &mut Scratch) {
         let cut = segment.cut;
-        let end = segment.view.len().min(cut + self.max_keyword_len);
-        let haystack = &segment.view[..end];
-        if let Some(keywords) = &self.keywords {
-            let lower = haystack.to_ascii_lowercase();
-            for found in keywords.find_overlapping_iter(Input::new(&lower)) {
-                if found.start() < cut {
-                    let rules = &self.keyword_entries[found.pattern().as_usize()];
-                    hits.extend(rules.iter().map(|&rule| (found.start(), rule)));
-                }
-            }
-        }
-        if let Some(keywords) = &self.exact_keywords {
-            for found in keywords.find_overlapping_iter(Input::new(haystack)) {
-                if found.start() < cut {
-                    let rules = &self.exact_entries[found.pattern().as_usize()];
-                    hits.extend(rules.iter().map(|&rule| (found.start(), rule)));
-                }
-            }
-        }
-        if !self.keywordless.is_empty() && cut > 0 {
+        let before_cut = &segment.view[..cut];
+        scratch.lines.clear();
+        scratch.by_rule.resize_with(self.rules.len(), Vec::new);
+        scratch.by_rule.iter_mut().for_each(Vec::clear);
+        scratch.starts.resize_with(self.rules.len(), Vec::new);
+        scratch.starts.iter_mut().for_each(Vec::clear);
+        let hit_lines = scratch;
+        let all_lines = !self.keywordless.is_empty();
+        if all_lines {
             let mut start = 0;
             while start < cut {
-                hits.extend(self.keywordless.iter().map(|&rule| (start, rule)));
-                match line_from(&segment.view[..cut], start, true) {
-                    Some(line) if line.next > start => start = line.next,
-                    _ => break,
+                let Some(line) = line_from(before_cut, start, true) else {
+                    break;
+                };
+                let index = hit_lines.lines.len() as u32;
+                hit_lines.lines.push(line);
+                for &rule in &self.keywordless {
+                    hit_lines.by_rule[rule as usize].push(index);
+                }
+                if line.next <= start {
+                    break;
+                }
+                start = line.next;
+            }
+        }
+        let Some(keywords) = &self.keywords else {
+            return;
+        };
+        let end = segment.view.len().min(cut + keywords.max_len());
+        let mut hits = std::mem::take(&mut hit_lines.hits);
+        hits.clear();
+        keywords.scan(&segment.view[..end], cut, &mut hit_lines.events, &mut hits);
+        let mut cursor = LineCursor::new(before_cut);
+        let mut known_line = 0;
+        for &hit in &hits {
+            if keywords.is_start(hit) {
+                for &rule in keywords.rules_of(hit) {
+                    let starts = &mut hit_lines.starts[rule as usize];
+                    if starts.last() != Some(&hit.start) {
+                        starts.push(hit.start);
+                    }
+                }
+                continue;
+            }
+            let index = if all_lines {
+                let lines = &hit_lines.lines;
+                while known_line + 1 < lines.len() && lines[known_line + 1].start <= hit.start {
+                    known_line += 1;
+                }
+                known_line
+            } else {
+                let line = cursor.line_at(hit.start);
+                if hit_lines.lines.last() != Some(&line) {
+                    hit_lines.lines.push(line);
+                }
+                hit_lines.lines.len() - 1
+            } as u32;
+            for &rule in keywords.rules_of(hit) {
+                let lines = &mut hit_lines.by_rule[rule as usize];
+                if lines.last() != Some(&index) {
+                    lines.push(index);
                 }
             }
         }
-        hits.sort_unstable();
-        hits.dedup();
-        hits
+        hit_lines.hits = hits;
     }
 
     /// Leftmost-longest known-value matches starting before the cut; returns where the next
@@ -293,195 +329,23 @@ impl Matcher {
         }
         resume
     }
-
-    fn rule_spans(
-        &self,
-        view: &[u8],
-        cut: usize,
-        path: Option<&str>,
-        hits: &[(usize, u32)],
-        spans: &mut Vec<Span>,
-        deferred: &mut Vec<Span>,
-    ) {
-        // (rule, line) pairs, then grouped by rule in line order.
-        let mut cursor = LineCursor::new(&view[..cut]);
-        let mut rule_lines: Vec<(u32, Line)> = hits
-            .iter()
-            .map(|&(pos, rule)| (rule, cursor.line_at(pos)))
-            .collect();
-        rule_lines.sort_unstable_by_key(|&(rule, line)| (rule, line.start));
-        rule_lines.dedup_by_key(|&mut (rule, line)| (rule, line.start));
-
-        let mut index = 0;
-        while index < rule_lines.len() {
-            let rule_index = rule_lines[index].0;
-            let group_end = rule_lines[index..]
-                .iter()
-                .position(|&(rule, _)| rule != rule_index)
-                .map_or(rule_lines.len(), |offset| index + offset);
-            let lines = &rule_lines[index..group_end];
-            index = group_end;
-            let rule = &self.rules[rule_index as usize];
-            if !rule.applies_to(path) {
-                continue;
-            }
-            let label = self.rule_label(rule_index);
-            match self.modes[rule_index as usize] {
-                Mode::Lines => {
-                    // The regex cannot match a line feed, so one search over several hit lines
-                    // (and the short gaps between them) finds exactly the per-line matches;
-                    // matches on lines without a hit are dropped. Fewer, longer searches are
-                    // much cheaper than one per line.
-                    let mut run_start = 0;
-                    while run_start < lines.len() {
-                        let mut run_end = run_start;
-                        // Never across a cut inside an over-long line (no line feed there).
-                        while run_end + 1 < lines.len()
-                            && lines[run_end].1.terminated()
-                            && lines[run_end + 1].1.start - lines[run_end].1.end <= RUN_GAP
-                        {
-                            run_end += 1;
-                        }
-                        let run = &lines[run_start..=run_end];
-                        let (start, end) = (run[0].1.start, run[run.len() - 1].1.end);
-                        let mut found = Vec::new();
-                        self.search(rule, label, view, start, end, path, &mut found);
-                        let mut next_line = 0;
-                        for span in found {
-                            while next_line < run.len() && run[next_line].1.end < span.start {
-                                next_line += 1;
-                            }
-                            if next_line < run.len() && run[next_line].1.start <= span.start {
-                                spans.push(span);
-                            }
-                        }
-                        run_start = run_end + 1;
-                    }
-                }
-                Mode::EachLine => {
-                    for &(_, line) in lines {
-                        self.search(rule, label, view, line.start, line.end, path, spans);
-                    }
-                }
-                Mode::Window => {
-                    for &(_, line) in lines {
-                        let mut end = view.len().min(line.start + MULTILINE_WINDOW);
-                        while end < view.len() && end > line.start && (view[end] & 0xC0) == 0x80 {
-                            end -= 1;
-                        }
-                        let mut found = Vec::new();
-                        self.search(rule, label, view, line.start, end, path, &mut found);
-                        for span in found {
-                            if span.start < cut {
-                                spans.push(span);
-                            } else {
-                                deferred.push(span);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Runs `rule` over `view[start..end]` and records accepted secrets.
-    #[allow(clippy::too_many_arguments)]
-    fn search(
-        &self,
-        rule: &Rule,
-        label: u32,
-        view: &[u8],
-        start: usize,
-        end: usize,
-        path: Option<&str>,
-        spans: &mut Vec<Span>,
-    ) {
-        let Some(regex) = &rule.regex else {
-            return;
-        };
-        let haystack = &view[start..end];
-        for captures in regex.captures_iter(haystack) {
-            let Some(range) = rule.secret_range(&captures) else {
-                continue;
-            };
-            let secret = &haystack[range.clone()];
-            if !rule.accepts(secret, &captures)
-                || self.allowlisted(rule, haystack, &captures, secret, path)
-            {
-                continue;
-            }
-            spans.push(Span {
-                start: start + range.start,
-                end: start + range.end,
-                label,
-            });
-        }
-    }
-
-    fn allowlisted(
-        &self,
-        rule: &Rule,
-        haystack: &[u8],
-        captures: &Captures<'_>,
-        secret: &[u8],
-        path: Option<&str>,
-    ) -> bool {
-        let mut lists = rule
-            .allowlists
-            .iter()
-            .chain(self.allowlists.iter().filter(|list| list.targets(&rule.id)))
-            .peekable();
-        if lists.peek().is_none() {
-            return false;
-        }
-        let Some(whole) = captures.get(0) else {
-            return false;
-        };
-        let line_start = memchr::memrchr(b'\n', &haystack[..whole.start()]).map_or(0, |i| i + 1);
-        let line_end = memchr::memchr(b'\n', &haystack[whole.end()..])
-            .map_or(haystack.len(), |i| whole.end() + i);
-        let candidate = Candidate {
-            secret,
-            whole: whole.as_bytes(),
-            line: &haystack[line_start..line_end],
-            path,
-        };
-        lists.any(|list| list.allows(&candidate))
-    }
 }
 
-/// Keywords and the rules each one triggers.
-#[derive(Default)]
-struct KeywordTable {
-    texts: Vec<Vec<u8>>,
-    rules: Vec<Vec<u32>>,
-}
-
-impl KeywordTable {
-    fn add(&mut self, text: Vec<u8>, rule: u32) {
-        match self.texts.iter().position(|existing| *existing == text) {
-            Some(slot) if !self.rules[slot].contains(&rule) => self.rules[slot].push(rule),
-            Some(_) => {}
-            None => {
-                self.texts.push(text);
-                self.rules.push(vec![rule]);
-            }
-        }
-    }
-
-    fn automaton(&self) -> Result<Option<AhoCorasick>, SecretsError> {
-        if self.texts.is_empty() {
-            return Ok(None);
-        }
-        AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&self.texts)
-            .map(Some)
-            .map_err(|error| SecretsError::Config {
-                message: format!("cannot build the keyword matcher: {error}"),
-            })
-    }
+/// Buffers an analysis needs, kept from one segment to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// Keyword hits of the segment.
+    hits: Vec<Hit>,
+    /// Scratch space of the keyword pass.
+    events: LaneEvents,
+    /// Logical lines holding a keyword (or every line, when a rule has no keywords), in order.
+    lines: Vec<Line>,
+    /// Per rule, the lines it runs on: indexes into `lines`, increasing.
+    by_rule: Vec<Vec<u32>>,
+    /// Per rule searched from its start literals, where they occur, increasing.
+    starts: Vec<Vec<usize>>,
+    /// Matches of one search.
+    found: Vec<Span>,
 }
 
 fn too_many(what: &str) -> SecretsError {

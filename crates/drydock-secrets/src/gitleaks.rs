@@ -8,7 +8,7 @@ use crate::SecretsError;
 use crate::re2::translate;
 use crate::rule::{
     Allowlist, Check, Keyword, RegexTarget, Rule, RuleSet, SecretGroup, can_match_newline, compile,
-    explicitly_multiline,
+    explicitly_multiline, start_search,
 };
 
 /// gitleaks itself stops following `[extend] path` after two levels.
@@ -199,7 +199,7 @@ fn parse_rule(table: toml::Table, index: usize, path: &Path) -> Result<Rule, Sec
     if raw.regex.is_none() && raw.path.is_none() {
         return Err(fail("a rule needs a regex, a path, or both".to_string()));
     }
-    let (regex, multiline, crosses_lines, secret_group) = match &raw.regex {
+    let (regex, multiline, crosses_lines, starts, secret_group) = match &raw.regex {
         Some(pattern) => {
             let translated =
                 translate(pattern).map_err(|message| fail(format!("regex: {message}")))?;
@@ -219,9 +219,10 @@ fn parse_rule(table: toml::Table, index: usize, path: &Path) -> Result<Rule, Sec
                     )));
                 }
             };
-            (Some(regex), multiline, crosses_lines, secret_group)
+            let starts = start_search(&translated, crosses_lines);
+            (Some(regex), multiline, crosses_lines, starts, secret_group)
         }
-        None => (None, false, false, SecretGroup::Whole),
+        None => (None, false, false, None, SecretGroup::Whole),
     };
     let path_regex = raw
         .path
@@ -262,6 +263,7 @@ fn parse_rule(table: toml::Table, index: usize, path: &Path) -> Result<Rule, Sec
         regex,
         multiline,
         crosses_lines,
+        starts,
         keywords,
         secret_group,
         entropy: raw.entropy,

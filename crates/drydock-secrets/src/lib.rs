@@ -35,12 +35,14 @@ mod error;
 pub mod fixtures;
 mod gitleaks;
 mod heuristics;
+mod keywords;
 mod known;
 mod lines;
 mod re2;
 mod redactor;
 mod rule;
 mod scan;
+mod starts;
 mod stream;
 
 pub use builtin::DEFAULT_GENERIC_ENTROPY;

@@ -6,7 +6,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Analysis, Matcher, Plan, Segment, Span, merge};
+use crate::engine::{Analysis, Matcher, Plan, Scratch, Segment, Span, merge};
 use crate::known::{validated_value, variants};
 use crate::rule::{Rule, RuleSet};
 use crate::stream::{Driver, Step, StreamRedactor};
@@ -230,7 +230,7 @@ impl Redactor {
             known_from: 0,
             path,
         };
-        let analysis = match self.matcher.analyze(&segment) {
+        let analysis = match self.matcher.analyze(&segment, &mut Scratch::default()) {
             Plan::Ready(analysis) => analysis,
             Plan::NeedMore(_) => Analysis {
                 spans: Vec::new(),

@@ -9,6 +9,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use crate::SecretsError;
 use crate::builtin;
 use crate::heuristics::{self, shannon_entropy};
+use crate::starts::StartSearch;
 
 /// Compiled rule regexes may not grow past this (a pathological user regex fails to load
 /// instead of eating memory).
@@ -25,6 +26,8 @@ pub struct Rule {
     /// The regex can match a line feed (then it is searched one line at a time unless
     /// `multiline`).
     pub(crate) crosses_lines: bool,
+    /// Where matches can start, when the regex says (see [`crate::starts`]).
+    pub(crate) starts: Option<StartSearch>,
     pub(crate) keywords: Vec<Keyword>,
     pub(crate) secret_group: SecretGroup,
     pub(crate) entropy: Option<f64>,
@@ -430,6 +433,15 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|error| error.to_string())
+}
+
+/// The start search of a rule regex compiled from `pattern`; only for regexes that stay on one
+/// line (those are searched line by line, which anchored attempts reproduce).
+pub(crate) fn start_search(pattern: &str, crosses_lines: bool) -> Option<StartSearch> {
+    if crosses_lines {
+        return None;
+    }
+    StartSearch::new(pattern)
 }
 
 /// Whether a (Rust-syntax) regex can match a string containing a line feed.

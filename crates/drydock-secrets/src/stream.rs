@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::engine::{Plan, Segment, Span, first_cut};
+use crate::engine::{Plan, Scratch, Segment, Span, first_cut};
 use crate::redactor::{Finding, Progress, Redactor, into_string};
 
 /// A segment is processed once this much input past its start is buffered (plus look-ahead).
@@ -141,6 +141,7 @@ pub(crate) struct Driver {
     pub progress: Progress,
     known_from: usize,
     deferred: Vec<Span>,
+    scratch: Scratch,
 }
 
 impl Driver {
@@ -150,6 +151,7 @@ impl Driver {
             progress: Progress::default(),
             known_from: 0,
             deferred: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -182,7 +184,7 @@ impl Driver {
             known_from: self.known_from.saturating_sub(base),
             path: self.path.as_deref(),
         };
-        let analysis = match redactor.matcher().analyze(&segment) {
+        let analysis = match redactor.matcher().analyze(&segment, &mut self.scratch) {
             Plan::NeedMore(len) => {
                 return Step::NeedMore {
                     len,
