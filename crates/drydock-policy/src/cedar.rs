@@ -4,19 +4,21 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cedar_policy::{
-    ActionConstraint, EntityId, EntityTypeName, EntityUid, Policy, PolicySet, Schema,
-};
 #[cfg(test)]
-use cedar_policy::{Context, Entities, Entity, Request, RestrictedExpression};
+use cedar_policy::RestrictedExpression;
+use cedar_policy::{EntityId, EntityTypeName, EntityUid, Policy, Schema};
 use cedar_policy_core::ast as core;
-use cedar_policy_core::authorizer::{Authorizer as CoreAuthorizer, Decision as CoreDecision};
+use cedar_policy_core::authorizer::AuthorizationError;
 use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::evaluator::Evaluator as CoreEvaluator;
 use cedar_policy_core::extensions::Extensions;
 use drydock_core::Principal;
 use smol_str::SmolStr;
 
 use crate::PolicyError;
+use crate::cedar_cache::{FacetCache, FacetKey, PrincipalKey};
+use crate::cedar_compile::{CONSTANT_ID, CONSTANT_TYPE, Constants};
+use crate::cedar_index::{ActionPolicies, CompiledPolicy, PolicyIndex};
 
 /// The shipped schema (policy/drydock.cedarschema).
 pub const SCHEMA: &str = include_str!("../policy/drydock.cedarschema");
@@ -115,93 +117,8 @@ pub(crate) struct Facet {
     pub describe: String,
 }
 
-/// Policies split by effect and by the actions they can apply to, so each request is checked
-/// against the few policies that concern it.
-#[derive(Debug, Default)]
-pub(crate) struct PolicyIndex {
-    restrictions: HashMap<String, PolicySet>,
-    permissions: HashMap<String, PolicySet>,
-    /// Both, for the usual single evaluation.
-    combined: HashMap<String, PolicySet>,
-    /// Actions with a permit that overrides restrictions: their permits are always evaluated.
-    overridable: HashSet<String>,
-    /// Actions no restriction applies to and a permit without conditions covers: their facets
-    /// need no evaluation.
-    always_permitted: HashMap<String, String>,
-}
-
-impl PolicyIndex {
-    /// Indexes `policies` for `actions`; `overriding` are the ids of permits with overrides.
-    pub fn new(
-        policies: &[Policy],
-        actions: &[String],
-        overriding: &HashSet<String>,
-    ) -> Result<Self, PolicyError> {
-        let mut index = PolicyIndex::default();
-        for action in actions {
-            index.restrictions.insert(action.clone(), PolicySet::new());
-            index.permissions.insert(action.clone(), PolicySet::new());
-            index.combined.insert(action.clone(), PolicySet::new());
-        }
-        for policy in policies {
-            let applies: Vec<String> = match policy.action_constraint() {
-                ActionConstraint::Any => actions.to_vec(),
-                ActionConstraint::Eq(uid) => vec![uid.id().unescaped().to_string()],
-                ActionConstraint::In(uids) => uids
-                    .iter()
-                    .map(|u| u.id().unescaped().to_string())
-                    .collect(),
-            };
-            let target = match policy.effect() {
-                cedar_policy::Effect::Forbid => &mut index.restrictions,
-                cedar_policy::Effect::Permit => &mut index.permissions,
-            };
-            let cannot = |e: cedar_policy::PolicySetError| PolicyError::Schema {
-                message: format!("cannot index policy {}: {e}", policy.id()),
-            };
-            for action in applies {
-                if let Some(set) = target.get_mut(&action) {
-                    set.add(policy.clone()).map_err(cannot)?;
-                }
-                if let Some(set) = index.combined.get_mut(&action) {
-                    set.add(policy.clone()).map_err(cannot)?;
-                }
-                if overriding.contains(&policy.id().to_string()) {
-                    index.overridable.insert(action);
-                }
-            }
-        }
-        for policy in policies {
-            let unconditional = policy.effect() == cedar_policy::Effect::Permit
-                && !policy.has_non_scope_constraint()
-                && policy.principal_constraint() == cedar_policy::PrincipalConstraint::Any
-                && policy.resource_constraint() == cedar_policy::ResourceConstraint::Any;
-            if !unconditional {
-                continue;
-            }
-            for action in actions {
-                let covers = match policy.action_constraint() {
-                    ActionConstraint::Any => true,
-                    ActionConstraint::Eq(uid) => uid.id().unescaped() == action.as_str(),
-                    ActionConstraint::In(uids) => {
-                        uids.iter().any(|u| u.id().unescaped() == action.as_str())
-                    }
-                };
-                let unrestricted = index.restrictions.get(action).is_none_or(|s| s.is_empty());
-                if covers && unrestricted {
-                    index
-                        .always_permitted
-                        .entry(action.clone())
-                        .or_insert_with(|| policy.id().to_string());
-                }
-            }
-        }
-        Ok(index)
-    }
-}
-
 /// What Cedar found for one facet.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct FacetResult {
     /// Forbid policies whose conditions hold.
     pub restrictions: Vec<String>,
@@ -217,16 +134,30 @@ pub(crate) struct Evaluator {
     /// Kept so tests can check that facets are built to the schema's shape.
     #[cfg_attr(not(test), allow(dead_code))]
     schema: Schema,
-    authorizer: CoreAuthorizer,
     index: PolicyIndex,
     actions: HashMap<String, core::EntityUID>,
     types: HashMap<&'static str, core::EntityType>,
     #[cfg_attr(not(test), allow(dead_code))]
     public_types: HashMap<&'static str, EntityTypeName>,
-    /// The `List::"name"` entities, built once; every request's entities start from them.
+    /// The `List::"name"` entities and the constants hoisted out of conditions, built once;
+    /// every request's entities start from them.
     lists: CoreEntities,
     #[cfg_attr(not(test), allow(dead_code))]
     list_items: BTreeMap<String, Vec<String>>,
+    empty_set: core::Value,
+    /// Results of facets already evaluated.
+    cache: FacetCache,
+    /// The principal entity built last, with the principal it was built from.
+    last_principal: std::sync::Mutex<Option<(Principal, Arc<PrincipalEntity>)>>,
+    /// Tests turn the cache off to compare cached answers with fresh ones.
+    #[cfg(test)]
+    caching: std::sync::atomic::AtomicBool,
+    /// The policies and actions it was built from, so tests can rebuild it with other policies
+    /// and give the same policies to Cedar's own authorizer.
+    #[cfg(test)]
+    policies: Vec<Policy>,
+    #[cfg(test)]
+    action_names: Vec<String>,
 }
 
 const ENTITY_TYPES: &[&str] = &[
@@ -245,6 +176,8 @@ const ENTITY_TYPES: &[&str] = &[
 pub(crate) struct PrincipalEntity {
     uid: core::EntityUID,
     entities: CoreEntities,
+    /// What the principal is, as part of the cache key of every facet evaluated for it.
+    key: Arc<PrincipalKey>,
 }
 
 impl Evaluator {
@@ -252,7 +185,6 @@ impl Evaluator {
         schema: Schema,
         policies: &[Policy],
         actions: &[String],
-        overriding: &HashSet<String>,
         lists: &BTreeMap<String, Vec<String>>,
     ) -> Result<Self, PolicyError> {
         let action_type = type_name("Action")?;
@@ -268,15 +200,26 @@ impl Evaluator {
             types.insert(*name, AsRef::<core::EntityType>::as_ref(&public).clone());
             public_types.insert(*name, public);
         }
+        let constant_type = AsRef::<core::EntityType>::as_ref(&type_name(CONSTANT_TYPE)?).clone();
+        let mut constants = Constants::default();
+        let index = PolicyIndex::new(policies, actions, &constant_type, &mut constants);
         let mut evaluator = Self {
-            index: PolicyIndex::new(policies, actions, overriding)?,
+            index,
             schema,
-            authorizer: CoreAuthorizer::new(),
             actions: uids,
             types,
             public_types,
             lists: CoreEntities::new(),
             list_items: lists.clone(),
+            empty_set: core::Value::set(std::iter::empty(), None),
+            cache: FacetCache::default(),
+            last_principal: std::sync::Mutex::new(None),
+            #[cfg(test)]
+            caching: std::sync::atomic::AtomicBool::new(true),
+            #[cfg(test)]
+            policies: policies.to_vec(),
+            #[cfg(test)]
+            action_names: actions.to_vec(),
         };
         let mut list_entities = Vec::new();
         for (name, items) in lists {
@@ -285,6 +228,20 @@ impl Evaluator {
                 .map_err(|message| PolicyError::Schema { message })?;
             list_entities.push(entity);
         }
+        // One entity holds every constant, so each request's entity store stays small.
+        list_entities.push(core::Entity::new_with_attr_partial_value(
+            core::EntityUID::from_components(
+                constant_type.clone(),
+                core::Eid::new(CONSTANT_ID),
+                None,
+            ),
+            constants
+                .values()
+                .map(|(name, value)| (name, core::PartialValue::Value(value.clone()))),
+            HashSet::new(),
+            HashSet::new(),
+            std::iter::empty(),
+        ));
         evaluator.lists = CoreEntities::from_entities(
             list_entities,
             None::<&NoEntitiesSchema>,
@@ -297,8 +254,44 @@ impl Evaluator {
         Ok(evaluator)
     }
 
-    /// The principal entity of a task's agent.
-    pub fn principal(&self, principal: &Principal) -> Result<PrincipalEntity, String> {
+    /// `attr` as a Cedar value; the empty set, common in contexts, is built once.
+    fn value(&self, attr: &Attr) -> core::Value {
+        match attr {
+            Attr::Set(items) if items.is_empty() => self.empty_set.clone(),
+            other => other.core(),
+        }
+    }
+
+    /// The principal entity of a task's agent. The last one built is kept: the calls of one
+    /// task all have the same principal, and building it copies every list entity.
+    pub fn principal(&self, principal: &Principal) -> Result<Arc<PrincipalEntity>, String> {
+        let last = |slot: std::sync::MutexGuard<'_, Option<(Principal, Arc<PrincipalEntity>)>>| {
+            slot.as_ref()
+                .filter(|(known, _)| known == principal)
+                .map(|(_, entity)| Arc::clone(entity))
+        };
+        #[cfg(test)]
+        if !self.caching.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.build_principal(principal).map(Arc::new);
+        }
+        if let Some(entity) = last(self.lock_last_principal()) {
+            return Ok(entity);
+        }
+        let entity = Arc::new(self.build_principal(principal)?);
+        *self.lock_last_principal() = Some((principal.clone(), Arc::clone(&entity)));
+        Ok(entity)
+    }
+
+    fn lock_last_principal(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(Principal, Arc<PrincipalEntity>)>> {
+        // The slot is written in one assignment, so a panic elsewhere cannot leave it torn.
+        self.last_principal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn build_principal(&self, principal: &Principal) -> Result<PrincipalEntity, String> {
         let attrs = principal_attrs(principal);
         let id = format!("{}#{}", principal.repo, principal.branch);
         let entity = self.entity("Agent", &id, &attrs)?;
@@ -313,7 +306,11 @@ impl Evaluator {
                 Extensions::all_available(),
             )
             .map_err(|e| e.to_string())?;
-        Ok(PrincipalEntity { uid, entities })
+        let key = Arc::new(PrincipalKey {
+            id,
+            attrs: attrs.to_vec(),
+        });
+        Ok(PrincipalEntity { uid, entities, key })
     }
 
     fn entity(
@@ -338,17 +335,37 @@ impl Evaluator {
         ))
     }
 
-    /// Runs one facet through the policies of its action. With `full`, every satisfied permit
-    /// and forbid is reported; otherwise permits are only reported when no forbid holds (or
-    /// when one of them may lift a forbid), which is all a decision needs.
+    /// Runs one facet through the policies of its action: every satisfied forbid and permit,
+    /// and every evaluation error. Without `full`, a facet of an action that no restriction
+    /// applies to and a permit without conditions covers is answered without evaluation.
     pub fn evaluate(&self, principal: &PrincipalEntity, facet: &Facet, full: bool) -> FacetResult {
-        if !full && let Some(id) = self.index.always_permitted.get(&facet.action) {
+        if !full
+            && let Some(id) = self
+                .index
+                .get(&facet.action)
+                .and_then(|p| p.always_permitted.as_ref())
+        {
             return FacetResult {
                 permissions: vec![id.clone()],
                 ..FacetResult::default()
             };
         }
-        match self.try_evaluate(principal, facet, full) {
+        #[cfg(test)]
+        if !self.caching.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.evaluate_afresh(principal, facet);
+        }
+        let key = FacetKey::new(&principal.key, facet);
+        if let Some(known) = self.cache.get(&key) {
+            return known;
+        }
+        let result = self.evaluate_afresh(principal, facet);
+        self.cache.insert(key, &result);
+        result
+    }
+
+    /// Runs one facet through the policies of its action, without the cache.
+    pub fn evaluate_afresh(&self, principal: &PrincipalEntity, facet: &Facet) -> FacetResult {
+        match self.try_evaluate(principal, facet) {
             Ok(result) => result,
             Err(message) => FacetResult {
                 errors: vec![message],
@@ -357,14 +374,32 @@ impl Evaluator {
         }
     }
 
+    /// Turns the caches (facet results, the last principal) on or off.
+    #[cfg(test)]
+    pub fn set_caching(&self, on: bool) {
+        self.caching.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many facet results are cached.
+    #[cfg(test)]
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Evaluates each policy of the facet's action as Cedar's authorizer does (a policy is
+    /// satisfied when its condition evaluates to `true`; an error is recorded and the policy
+    /// counts as not satisfied), with one evaluator for all of them.
     fn try_evaluate(
         &self,
         principal: &PrincipalEntity,
         facet: &Facet,
-        full: bool,
     ) -> Result<FacetResult, String> {
         let action = self
             .actions
+            .get(&facet.action)
+            .ok_or_else(|| format!("the action `{}` is not in the schema", facet.action))?;
+        let policies = self
+            .index
             .get(&facet.action)
             .ok_or_else(|| format!("the action `{}` is not in the schema", facet.action))?;
         let resource = self.entity(
@@ -375,7 +410,8 @@ impl Evaluator {
         let context: BTreeMap<SmolStr, core::Value> = facet
             .context
             .iter()
-            .map(|(name, value)| (SmolStr::new(name), value.core()))
+            .filter(|(name, _)| policies.reads_context(name))
+            .map(|(name, value)| (SmolStr::new(name), self.value(value)))
             .collect();
         // The context is built to the schema's shape (tests validate it against the schema),
         // so the request is not validated again here.
@@ -396,108 +432,70 @@ impl Evaluator {
                 Extensions::all_available(),
             )
             .map_err(|e| e.to_string())?;
-        let mut result = FacetResult::default();
-        let run = |set: &PolicySet, result: &mut FacetResult| -> (bool, Vec<String>) {
-            let response = self
-                .authorizer
-                .is_authorized(request.clone(), set.as_ref(), &entities);
-            result
-                .errors
-                .extend(response.diagnostics.errors.iter().map(|e| e.to_string()));
-            let mut reasons: Vec<String> = response
-                .diagnostics
-                .reason
-                .iter()
-                .map(|id| id.to_string())
-                .collect();
-            reasons.sort();
-            (response.decision == CoreDecision::Allow, reasons)
-        };
-        if !full && let Some(set) = self.index.combined.get(&facet.action) {
-            let (allowed, reasons) = run(set, &mut result);
-            if allowed {
-                result.permissions = reasons;
-            } else {
-                result.restrictions = reasons;
-                if !result.restrictions.is_empty()
-                    && self.index.overridable.contains(&facet.action)
-                    && let Some(permits) = self.index.permissions.get(&facet.action)
-                {
-                    result.permissions = run(permits, &mut result).1;
-                }
-            }
-            return Ok(result);
-        }
-        if let Some(set) = self.index.restrictions.get(&facet.action)
-            && !set.is_empty()
-        {
-            result.restrictions = run(set, &mut result).1;
-        }
-        if let Some(set) = self.index.permissions.get(&facet.action)
-            && !set.is_empty()
-        {
-            result.permissions = run(set, &mut result).1;
-        }
-        Ok(result)
+        Ok(Self::run_policies(policies, request, &entities))
     }
 
-    /// Builds `facet`'s request through Cedar's public API with schema validation, to prove
-    /// the fast path builds what the schema declares.
-    #[cfg(test)]
-    pub fn validate(&self, principal: &Principal, facet: &Facet) -> Result<(), String> {
-        let public_entity = |kind: &str, id: &str, attrs: &[(&'static str, Attr)]| {
-            let type_name = self.public_types.get(kind).ok_or("unknown type")?;
-            let uid = EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id));
-            let attrs: HashMap<String, RestrictedExpression> = attrs
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.expression()))
-                .collect();
-            Entity::new(uid, attrs, HashSet::new()).map_err(|e| e.to_string())
-        };
-        let principal_entity = public_entity(
-            "Agent",
-            &format!("{}#{}", principal.repo, principal.branch),
-            &principal_attrs(principal),
-        )?;
-        let resource = public_entity(
-            facet.resource_type,
-            &facet.resource_id,
-            &facet.resource_attrs,
-        )?;
-        let action = EntityUid::from_type_name_and_id(
-            type_name("Action").map_err(|e| e.to_string())?,
-            EntityId::new(&facet.action),
-        );
-        let context = Context::from_pairs(
-            facet
-                .context
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.expression())),
-        )
-        .map_err(|e| e.to_string())?;
-        Request::new(
-            principal_entity.uid(),
-            action,
-            resource.uid(),
-            context,
-            Some(&self.schema),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut all = vec![principal_entity, resource];
-        for (name, items) in &self.list_items {
-            all.push(public_entity(
-                "List",
-                name,
-                &[("items", Attr::Set(items.clone()))],
-            )?);
+    /// Evaluates each policy of an action for one request.
+    fn run_policies(
+        policies: &ActionPolicies,
+        request: core::Request,
+        entities: &CoreEntities,
+    ) -> FacetResult {
+        let evaluator = CoreEvaluator::new(request, entities, Extensions::all_available());
+        let mut result = FacetResult::default();
+        let mut permit_errors = Vec::new();
+        for policy in &policies.restrictions {
+            match satisfied(&evaluator, policy) {
+                Ok(true) => result.restrictions.push(policy.id.clone()),
+                Ok(false) => {}
+                Err(message) => result.errors.push(message),
+            }
         }
-        Entities::from_entities(all, Some(&self.schema)).map_err(|e| e.to_string())?;
-        Ok(())
+        for policy in &policies.permissions {
+            match satisfied(&evaluator, policy) {
+                Ok(true) => result.permissions.push(policy.id.clone()),
+                Ok(false) => {}
+                Err(message) => permit_errors.push(message),
+            }
+        }
+        result.errors.extend(permit_errors);
+        // Rule order is alphabetical here, as Cedar's diagnostics give it; reports re-sort.
+        result.restrictions.sort();
+        result.permissions.sort();
+        result
     }
 
     /// True when `action` is declared in the schema.
     pub fn knows_action(&self, action: &str) -> bool {
         self.actions.contains_key(action)
+    }
+}
+
+/// Whether `policy`'s condition holds, or the evaluation error as Cedar's authorizer words it.
+fn satisfied(evaluator: &CoreEvaluator<'_>, policy: &CompiledPolicy) -> Result<bool, String> {
+    let error = |error| {
+        AuthorizationError::PolicyEvaluationError {
+            id: policy.policy.id().clone(),
+            error,
+        }
+        .to_string()
+    };
+    match evaluator.partial_interpret(&policy.condition, policy.policy.env()) {
+        Ok(core::PartialValue::Value(core::Value {
+            value: core::ValueKind::Lit(core::Literal::Bool(holds)),
+            ..
+        })) => Ok(holds),
+        // Validation makes every condition boolean; anything else fails closed all the same.
+        Ok(core::PartialValue::Value(other)) => Err(format!(
+            "while evaluating policy `{}`: the condition evaluated to {other}, not a boolean",
+            policy.id
+        )),
+        // Every request is concrete, so a residual means something is wrong: fail closed.
+        Ok(core::PartialValue::Residual(residual)) => Err(format!(
+            "while evaluating policy `{}`: the condition did not reduce to a value ({residual})",
+            policy.id
+        )),
+        Err(e) => Err(error(e)),
     }
 }
 
@@ -529,3 +527,11 @@ fn task_kind_name(principal: &Principal) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "cedar_cache_tests.rs"]
+mod cache_tests;
+
+#[cfg(test)]
+#[path = "cedar_reference.rs"]
+mod reference;

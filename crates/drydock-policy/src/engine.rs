@@ -230,11 +230,6 @@ impl PolicyEngine {
             .collect();
         check_overrides(&rules, &by_id)?;
         let policies: Vec<Policy> = rules.iter().map(|r| r.policy.clone()).collect();
-        let overriding: std::collections::HashSet<String> = rules
-            .iter()
-            .filter(|r| !r.def.overrides.is_empty())
-            .map(|r| r.def.id.clone())
-            .collect();
         validate(&schema, &rules, &policies)?;
         let mut actions: Vec<String> = cedar::BUILTIN_ACTIONS
             .iter()
@@ -256,7 +251,7 @@ impl PolicyEngine {
             }
         })?;
         Ok(Self {
-            evaluator: Evaluator::new(schema, &policies, &actions, &overriding, &lists)?,
+            evaluator: Evaluator::new(schema, &policies, &actions, &lists)?,
             rules,
             by_id,
             protected,
@@ -486,6 +481,12 @@ impl PolicyEngine {
     /// The protected path globs in force.
     pub fn protected_paths(&self) -> &ProtectedPaths {
         &self.protected
+    }
+
+    /// The Cedar evaluator, for tests that compare it with Cedar's own authorizer.
+    #[cfg(test)]
+    pub(crate) fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
     }
 }
 

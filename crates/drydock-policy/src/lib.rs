@@ -14,6 +14,9 @@
 //! - [`check_command`] and [`test_rules`] back `drydock policy check` and `drydock policy test`.
 
 mod cedar;
+mod cedar_cache;
+mod cedar_compile;
+mod cedar_index;
 mod config;
 mod engine;
 mod error;

@@ -76,7 +76,7 @@ pub struct PathInfo {
 }
 
 /// One path component: a literal name or a shell pattern.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Component {
     name: String,
     pattern: Option<String>,
@@ -259,7 +259,7 @@ const SCRATCH_DEVICES: &[&str] = &[
 ];
 
 /// A path split into components, before normalisation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct RawPath {
     anchor: Anchor,
     components: Vec<Component>,
@@ -323,17 +323,19 @@ pub(crate) fn resolve(
             }
         },
     };
-    let mut variants = vec![raw.clone()];
     // Old shells let `.*` match `..`; follow the first component that may do so upwards too.
-    if let Some(index) = raw.components.iter().position(|c| {
+    let upwards = raw.components.iter().position(|c| {
         c.pattern
             .as_deref()
             .is_some_and(|p| p.starts_with('.') && pattern_may_match(p, "..", true, false))
-    }) {
+    });
+    let mut variants = Vec::with_capacity(2);
+    if let Some(index) = upwards {
         let mut up = raw.clone();
         up.components[index] = Component::literal("..");
         variants.push(up);
     }
+    variants.push(raw);
     let mut out: Vec<PathInfo> = variants
         .into_iter()
         .map(|v| classify(normalise(v), has_glob, dotglob))
@@ -343,61 +345,27 @@ pub(crate) fn resolve(
     out
 }
 
+#[derive(Debug, PartialEq)]
 struct Split {
     anchor_known: bool,
     path: RawPath,
 }
 
 fn split(text: &str, glob: &[bool]) -> Split {
-    let chars: Vec<char> = text.chars().collect();
-    let (anchor, anchor_known, start) = match chars.first() {
-        Some('/') => (Anchor::Root, true, 0),
-        Some(&c) if c == HOME => (Anchor::Home, true, 1),
-        _ => (Anchor::Root, false, 0),
+    let (anchor, anchor_known, rest, mut index) = match text.chars().next() {
+        Some('/') => (Anchor::Root, true, text, 0),
+        Some(HOME) => (Anchor::Home, true, &text[HOME.len_utf8()..], 1),
+        _ => (Anchor::Root, false, text, 0),
     };
     let mut components = Vec::new();
-    let mut name = String::new();
-    let mut pattern = String::new();
-    let mut is_pattern = false;
-    let flush = |name: &mut String,
-                 pattern: &mut String,
-                 is_pattern: &mut bool,
-                 components: &mut Vec<Component>| {
+    // `index` counts characters, as `glob` does.
+    for name in rest.split('/') {
+        let length = name.chars().count();
         if !name.is_empty() {
-            let descendant = if name.contains(FIND_ANY) || name.contains(FIND_FILTERED) {
-                Some(true)
-            } else if name.contains(FIND_NOT_GIT) {
-                Some(false)
-            } else {
-                None
-            };
-            components.push(Component {
-                name: std::mem::take(name),
-                pattern: (*is_pattern && descendant.is_none()).then(|| std::mem::take(pattern)),
-                descendant,
-            });
+            components.push(component(name, glob, index, length));
         }
-        pattern.clear();
-        *is_pattern = false;
-    };
-    for (i, &c) in chars.iter().enumerate().skip(start) {
-        if c == '/' {
-            flush(&mut name, &mut pattern, &mut is_pattern, &mut components);
-            continue;
-        }
-        name.push(c);
-        let special = glob.get(i).copied().unwrap_or(false);
-        if special {
-            is_pattern = true;
-            pattern.push(c);
-        } else {
-            if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | '!') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
+        index += length + 1;
     }
-    flush(&mut name, &mut pattern, &mut is_pattern, &mut components);
     Split {
         anchor_known,
         path: RawPath {
@@ -405,6 +373,36 @@ fn split(text: &str, glob: &[bool]) -> Split {
             components,
             above_home: false,
         },
+    }
+}
+
+/// The component `name`, whose first character is character `start` of the word `glob`
+/// describes.
+fn component(name: &str, glob: &[bool], start: usize, length: usize) -> Component {
+    let descendant = if name.contains(FIND_ANY) || name.contains(FIND_FILTERED) {
+        Some(true)
+    } else if name.contains(FIND_NOT_GIT) {
+        Some(false)
+    } else {
+        None
+    };
+    let special = |i: usize| glob.get(start + i).copied().unwrap_or(false);
+    let is_pattern = descendant.is_none() && (0..length).any(special);
+    // Characters that are not unquoted pattern characters match themselves: escaped.
+    let pattern = is_pattern.then(|| {
+        let mut pattern = String::with_capacity(name.len() + 4);
+        for (i, c) in name.chars().enumerate() {
+            if !special(i) && matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | '!') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern
+    });
+    Component {
+        name: name.to_string(),
+        pattern,
+        descendant,
     }
 }
 
@@ -559,8 +557,73 @@ fn is_credential(path: &RawPath, dotglob: bool) -> bool {
     })
 }
 
+/// The previous implementation of [`split`], to check the faster one against.
+#[cfg(test)]
+fn split_reference(text: &str, glob: &[bool]) -> Split {
+    let chars: Vec<char> = text.chars().collect();
+    let (anchor, anchor_known, start) = match chars.first() {
+        Some('/') => (Anchor::Root, true, 0),
+        Some(&c) if c == HOME => (Anchor::Home, true, 1),
+        _ => (Anchor::Root, false, 0),
+    };
+    let mut components = Vec::new();
+    let mut name = String::new();
+    let mut pattern = String::new();
+    let mut is_pattern = false;
+    let flush = |name: &mut String,
+                 pattern: &mut String,
+                 is_pattern: &mut bool,
+                 components: &mut Vec<Component>| {
+        if !name.is_empty() {
+            let descendant = if name.contains(FIND_ANY) || name.contains(FIND_FILTERED) {
+                Some(true)
+            } else if name.contains(FIND_NOT_GIT) {
+                Some(false)
+            } else {
+                None
+            };
+            components.push(Component {
+                name: std::mem::take(name),
+                pattern: (*is_pattern && descendant.is_none()).then(|| std::mem::take(pattern)),
+                descendant,
+            });
+        }
+        pattern.clear();
+        *is_pattern = false;
+    };
+    for (i, &c) in chars.iter().enumerate().skip(start) {
+        if c == '/' {
+            flush(&mut name, &mut pattern, &mut is_pattern, &mut components);
+            continue;
+        }
+        name.push(c);
+        let special = glob.get(i).copied().unwrap_or(false);
+        if special {
+            is_pattern = true;
+            pattern.push(c);
+        } else {
+            if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | '!') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+    }
+    flush(&mut name, &mut pattern, &mut is_pattern, &mut components);
+    Split {
+        anchor_known,
+        path: RawPath {
+            anchor,
+            components,
+            above_home: false,
+        },
+    }
+}
+
 /// Shows a path word to people: sentinels become `~`, `…` and `<found>`.
 pub(crate) fn shown(text: &str) -> String {
+    if !text.contains([HOME, DYNAMIC, FIND_ANY, FIND_NOT_GIT, FIND_FILTERED]) {
+        return text.to_string();
+    }
     text.replace(HOME, "~")
         .replace(DYNAMIC, "…")
         .replace(FIND_ANY, "<found>")

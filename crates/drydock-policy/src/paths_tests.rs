@@ -274,3 +274,49 @@ fn protected_paths_match_case_insensitively_and_through_directories() {
     assert!(!protected.is_protected("src/<matching>", true));
     assert!(ProtectedPaths::new(&["[".to_string()]).is_err());
 }
+
+#[test]
+fn splitting_matches_the_previous_implementation() {
+    let words = [
+        "",
+        "/",
+        "//",
+        "a",
+        "a/b",
+        "/a//b/",
+        "./x/../y",
+        "\u{E000}",
+        "\u{E000}/.ssh/id_rsa",
+        "\u{E000}x/y",
+        "*.rs",
+        "src/*.r[sx]",
+        "a\\*b/c?d/[!x]{1,2}!e",
+        "dir/\u{E002}",
+        "dir/\u{E003}/x*",
+        "a/\u{E004}b*",
+        "é/ü*/名前",
+        "/proc/\u{E001}/environ",
+    ];
+    for word in words {
+        let length = word.chars().count();
+        // Every mask of the first 8 characters, the rest alternating.
+        for bits in 0u32..256 {
+            let mask: Vec<bool> = (0..length)
+                .map(|i| {
+                    if i < 8 {
+                        bits & (1 << i) != 0
+                    } else {
+                        i % 2 == 0
+                    }
+                })
+                .collect();
+            for glob in [mask.as_slice(), &[]] {
+                assert_eq!(
+                    split(word, glob),
+                    split_reference(word, glob),
+                    "{word:?} {glob:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Protected paths: CI and agent configuration whose change needs a human.
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::paths::bash_class_negation;
 
@@ -9,7 +9,8 @@ use crate::paths::bash_class_negation;
 #[derive(Debug, Clone)]
 pub struct ProtectedPaths {
     patterns: Vec<String>,
-    matchers: Vec<GlobMatcher>,
+    /// All the globs at once: one match instead of one per glob.
+    matchers: GlobSet,
     /// A concrete path each glob matches (`.github/workflows/**` → `.github/workflows/x.yml`),
     /// to test shell patterns against.
     samples: Vec<String>,
@@ -33,7 +34,7 @@ fn shell_pattern(path: &str) -> Option<GlobMatcher> {
 impl ProtectedPaths {
     /// Compiles the globs; a bad glob is an error naming it.
     pub fn new(patterns: &[String]) -> Result<Self, (String, String)> {
-        let mut matchers = Vec::with_capacity(patterns.len());
+        let mut matchers = GlobSetBuilder::new();
         let mut samples = Vec::new();
         for pattern in patterns {
             let trimmed = pattern.trim_start_matches("./");
@@ -42,7 +43,7 @@ impl ProtectedPaths {
                 .case_insensitive(true)
                 .build()
                 .map_err(|e| (pattern.clone(), e.to_string()))?;
-            matchers.push(glob.compile_matcher());
+            matchers.add(glob);
             let sample = trimmed
                 .split('/')
                 .filter(|c| *c != "**")
@@ -56,6 +57,9 @@ impl ProtectedPaths {
             };
             samples.push(sample.to_ascii_lowercase());
         }
+        let matchers = matchers
+            .build()
+            .map_err(|e| (patterns.join(", "), e.to_string()))?;
         Ok(Self {
             patterns: patterns.to_vec(),
             matchers,
@@ -72,7 +76,7 @@ impl ProtectedPaths {
             return false;
         }
         if !glob {
-            return self.matchers.iter().any(|m| m.is_match(path));
+            return self.matchers.is_match(path);
         }
         let Some(pattern) = shell_pattern(path) else {
             return true;

@@ -60,6 +60,40 @@ const FIND_VALUE_PRIMARIES: &[&str] = &[
     "-fls",
 ];
 
+thread_local! {
+    /// Whether a name filter may match a name in `.git`, by filter: compiling and running the
+    /// pattern costs more than the rest of a `find` command's analysis.
+    static NAME_FILTERS: std::cell::RefCell<std::collections::HashMap<String, bool>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Whether the `find -name` pattern `filter` may match one of the names in a `.git` directory
+/// (a pattern that does not compile may match anything).
+fn name_filter_reaches_git(filter: &str) -> bool {
+    const MAX_CACHED: usize = 256;
+    if let Some(known) = NAME_FILTERS.with(|cache| cache.borrow().get(filter).copied()) {
+        return known;
+    }
+    let reaches = match globset::GlobBuilder::new(filter)
+        .case_insensitive(true)
+        .build()
+    {
+        Ok(glob) => {
+            let matcher = glob.compile_matcher();
+            GIT_DIR_NAMES.iter().any(|name| matcher.is_match(name))
+        }
+        Err(_) => true,
+    };
+    NAME_FILTERS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(filter.to_string(), reaches);
+    });
+    reaches
+}
+
 /// Names found in a `.git` directory; a `find -name` pattern matching one may reach into it.
 const GIT_DIR_NAMES: &[&str] = &[
     ".git",
@@ -170,16 +204,7 @@ impl Analyzer {
             || name_filters.iter().any(|f| {
                 f.dynamic
                     || f.text.to_ascii_lowercase().contains("git")
-                    || match globset::GlobBuilder::new(&f.text)
-                        .case_insensitive(true)
-                        .build()
-                    {
-                        Ok(glob) => {
-                            let matcher = glob.compile_matcher();
-                            GIT_DIR_NAMES.iter().any(|name| matcher.is_match(name))
-                        }
-                        Err(_) => true,
-                    }
+                    || name_filter_reaches_git(&f.text)
             });
         let marker = if name_filters.is_empty() {
             FIND_ANY

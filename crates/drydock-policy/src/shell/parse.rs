@@ -151,21 +151,47 @@ fn find_error(node: Node) -> Option<Node> {
 /// Words of one command must be separated by blanks. tree-sitter-bash sometimes splits a single
 /// bash word in two (`rm$IFS-rf$IFS/` becomes `rm$IFS-rf$` and `IFS/`); when two words touch,
 /// the grammar and bash disagree, so the command is refused.
-fn check_word_boundaries(node: Node, source: &str) -> Result<(), AnalysisError> {
-    if matches!(
-        node.kind(),
-        "command" | "declaration_command" | "unset_command" | "for_statement"
-    ) {
-        let mut cursor = node.walk();
-        let mut previous: Option<Node> = None;
-        for (index, child) in node.children(&mut cursor).enumerate() {
-            let field = node.field_name_for_child(index as u32);
-            let is_word = matches!(field, Some("name" | "argument" | "value"))
-                || (node.kind() != "command" && is_word_kind(child.kind()));
-            if !is_word {
-                previous = None;
-                continue;
+///
+/// One cursor walks the whole tree: asking a node for a child's field name walks its children
+/// again each time, which made this check a sixth of a decision.
+fn check_word_boundaries(root: Node, source: &str) -> Result<(), AnalysisError> {
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if matches!(
+            node.kind(),
+            "command" | "declaration_command" | "unset_command" | "for_statement"
+        ) {
+            check_command_words(node, source)?;
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
             }
+            if !cursor.goto_parent() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The words of one command, `node`, must not touch.
+fn check_command_words(node: Node, source: &str) -> Result<(), AnalysisError> {
+    let mut cursor = node.walk();
+    if !cursor.goto_first_child() {
+        return Ok(());
+    }
+    let mut previous: Option<Node> = None;
+    loop {
+        let child = cursor.node();
+        let is_word = matches!(cursor.field_name(), Some("name" | "argument" | "value"))
+            || (node.kind() != "command" && is_word_kind(child.kind()));
+        if !is_word {
+            previous = None;
+        } else {
             if let Some(prev) = previous
                 && prev.end_byte() == child.start_byte()
             {
@@ -182,12 +208,10 @@ fn check_word_boundaries(node: Node, source: &str) -> Result<(), AnalysisError> 
             }
             previous = Some(child);
         }
+        if !cursor.goto_next_sibling() {
+            return Ok(());
+        }
     }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        check_word_boundaries(child, source)?;
-    }
-    Ok(())
 }
 
 fn is_word_kind(kind: &str) -> bool {

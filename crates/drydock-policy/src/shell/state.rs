@@ -1,7 +1,9 @@
 //! The shell state static analysis follows: variables, the working directory, aliases,
 //! functions, and what feeds a command's standard input.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::word::Field;
 use crate::paths::{HOME, PathInfo, WORKSPACE_ROOT};

@@ -2,8 +2,9 @@
 //! can follow (variables, working directory, aliases, functions) and what feeds each command's
 //! standard input.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tree_sitter::Node;
 
 use super::parse::parse;

@@ -1,0 +1,111 @@
+//! Facet results remembered across decisions. An agent runs the same programs again and again
+//! (`cargo test`, `git status`), so most facets of a call were already evaluated for an earlier
+//! one. Evaluation is deterministic for a given principal and request (the policies and lists
+//! never change once the engine is built), so a remembered result keyed by all of both is the
+//! result a fresh evaluation would give; `cedar_cache_tests.rs` checks that over the corpus.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::cedar::{Attr, Facet, FacetResult};
+
+/// How many results are kept; past that the cache starts over (cheaper than tracking use, and
+/// a working set of a few hundred facets fits many times over).
+const CAPACITY: usize = 4096;
+
+/// Facets whose key is larger than this many bytes are not kept, so the cache stays within a
+/// few megabytes whatever the agent sends (a `run_command` facet holds the whole line).
+const MAX_KEY_BYTES: usize = 2048;
+
+/// Everything about the principal that a policy can observe: its id and attributes.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PrincipalKey {
+    pub id: String,
+    pub attrs: Vec<(&'static str, Attr)>,
+}
+
+/// Everything a facet's result depends on: the principal and the facet's request (its
+/// description, which is only for people, aside).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FacetKey {
+    principal: Arc<PrincipalKey>,
+    action: String,
+    resource_type: &'static str,
+    resource_id: String,
+    resource_attrs: Vec<(&'static str, Attr)>,
+    context: Vec<(&'static str, Attr)>,
+}
+
+impl FacetKey {
+    /// The key of `facet` evaluated for `principal`.
+    pub fn new(principal: &Arc<PrincipalKey>, facet: &Facet) -> Self {
+        Self {
+            principal: Arc::clone(principal),
+            action: facet.action.clone(),
+            resource_type: facet.resource_type,
+            resource_id: facet.resource_id.clone(),
+            resource_attrs: facet.resource_attrs.clone(),
+            context: facet.context.clone(),
+        }
+    }
+}
+
+impl FacetKey {
+    /// About how many bytes the key holds.
+    fn size(&self) -> usize {
+        let attrs = |attrs: &[(&'static str, Attr)]| -> usize {
+            attrs
+                .iter()
+                .map(|(name, value)| {
+                    name.len()
+                        + match value {
+                            Attr::Str(text) => text.len(),
+                            Attr::Set(items) => items.iter().map(|i| i.len() + 8).sum(),
+                            Attr::Bool(_) | Attr::Long(_) => 8,
+                        }
+                })
+                .sum()
+        };
+        self.action.len()
+            + self.resource_id.len()
+            + attrs(&self.resource_attrs)
+            + attrs(&self.context)
+    }
+}
+
+/// Results of evaluations that succeeded, by key. Failed evaluations are never kept: an error
+/// is always evaluated afresh.
+#[derive(Debug, Default)]
+pub(crate) struct FacetCache {
+    entries: Mutex<foldhash::HashMap<FacetKey, FacetResult>>,
+}
+
+impl FacetCache {
+    /// The remembered result for `key`, if any.
+    pub fn get(&self, key: &FacetKey) -> Option<FacetResult> {
+        // A panic while the lock was held cannot leave a half-written entry (insert is one
+        // call), so a poisoned map is still sound to use.
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(key).cloned()
+    }
+
+    /// Remembers `result` for `key` when it has no error and the key is not too large.
+    pub fn insert(&self, key: FacetKey, result: &FacetResult) {
+        if !result.errors.is_empty() || key.size() > MAX_KEY_BYTES {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, result.clone());
+    }
+
+    /// How many results are kept.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
