@@ -1,4 +1,4 @@
-//! The sandbox's `/etc`: a filtered snapshot of the host's, built once per backend.
+//! The sandbox's `/etc`: a filtered snapshot of the host's, built once per host state.
 //!
 //! Only an allowlist of host entries is copied (loader cache, certificates, time zone,
 //! `alternatives`, language runtime configuration, ...), plus generated `passwd`, `group`,
@@ -7,12 +7,22 @@
 //! directory bind-mounted read-only at `/etc`: one mount instead of one per entry keeps session
 //! start-up fast. It is rebuilt when an allowlisted entry changes on the host (compared by
 //! modification time, size and inode of the top-level entries).
+//!
+//! Snapshots are shared by every drydock process using the same runtime directory: each lives in
+//! `etc-snapshots/<hash of the entries' fingerprint>/`, built under a temporary name and renamed
+//! into place when complete, so a `drydock run` or `sandbox exec` on an unchanged host reuses the
+//! last one instead of copying `/etc` again (hundreds of milliseconds). A snapshot is never
+//! removed while it may still be mounted: superseded ones are collected once unused for
+//! [`KEEP_SUPERSEDED`], far longer than any session lives.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use super::view::{SANDBOX_HOME, SANDBOX_HOSTNAME, SANDBOX_UID, SANDBOX_USER};
 
@@ -71,7 +81,20 @@ const MAX_BYTES: u64 = 64 << 20;
 /// What an allowlisted entry looked like when the snapshot was taken.
 type Fingerprint = BTreeMap<String, Option<(i64, i64, u64, u64)>>;
 
-/// The snapshot of one backend, rebuilt when the host changes.
+/// The directory under the runtime directory holding the shared snapshots (the session reaper
+/// leaves it alone).
+pub(crate) const SNAPSHOTS_DIR: &str = "etc-snapshots";
+
+/// The file written last into a complete snapshot; its modification time is the last use.
+const READY_MARKER: &str = "ready";
+
+/// How long a superseded or unused snapshot is kept before it is removed.
+const KEEP_SUPERSEDED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How old an abandoned build (a crashed process) must be before it is removed.
+const KEEP_ABANDONED_BUILD: Duration = Duration::from_secs(3600);
+
+/// The snapshot a backend mounts, rebuilt when the host changes.
 #[derive(Debug)]
 pub(crate) struct EtcView {
     runtime_dir: PathBuf,
@@ -99,22 +122,45 @@ impl EtcView {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((dir, seen)) = current.as_ref()
             && *seen == fingerprint
-            && dir.exists()
+            && dir.join(READY_MARKER).exists()
         {
             return Ok(dir.join("etc"));
         }
-        let dir = self
-            .runtime_dir
-            .join(format!("etc-{}", ulid::Ulid::generate()));
-        if let Err(err) = self.build(&dir) {
-            let _ = std::fs::remove_dir_all(&dir);
+        let snapshots = self.runtime_dir.join(SNAPSHOTS_DIR);
+        let dir = snapshots.join(snapshot_name(&self.entries, &fingerprint));
+        if dir.join(READY_MARKER).exists() {
+            mark_used(&dir);
+        } else {
+            self.build_shared(&snapshots, &dir)?;
+            collect_garbage(&snapshots, &dir);
+        }
+        *current = Some((dir.clone(), fingerprint));
+        Ok(dir.join("etc"))
+    }
+
+    /// Builds the snapshot under a temporary name and renames it to `dir`; another process
+    /// that finished the same snapshot first wins and ours is discarded.
+    fn build_shared(&self, snapshots: &Path, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(snapshots)?;
+        let staging = snapshots.join(format!(".build-{}", ulid::Ulid::generate()));
+        let built = self
+            .build(&staging)
+            .and_then(|()| std::fs::write(staging.join(READY_MARKER), b""));
+        if let Err(err) = built {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(err);
         }
-        // Sessions already running keep their mount of the old snapshot.
-        if let Some((old, _)) = current.replace((dir.clone(), fingerprint)) {
-            let _ = std::fs::remove_dir_all(old);
+        match std::fs::rename(&staging, dir) {
+            Ok(()) => Ok(()),
+            Err(_) if dir.join(READY_MARKER).exists() => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Ok(())
+            }
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(err)
+            }
         }
-        Ok(dir.join("etc"))
     }
 
     fn fingerprint(&self) -> Fingerprint {
@@ -132,7 +178,6 @@ impl EtcView {
 
     fn build(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir.join("etc"))?;
-        super::rundir::record_process(dir, "owner", std::process::id() as libc::pid_t)?;
         let etc = dir.join("etc");
         let mut budget = Budget {
             entries: MAX_ENTRIES,
@@ -156,12 +201,51 @@ impl EtcView {
     }
 }
 
-impl Drop for EtcView {
-    fn drop(&mut self) {
-        if let Ok(mut current) = self.current.lock()
-            && let Some((dir, _)) = current.take()
-        {
-            let _ = std::fs::remove_dir_all(dir);
+/// The shared snapshot's directory name: a hash of what it was built from (and for whom).
+fn snapshot_name(entries: &[String], fingerprint: &Fingerprint) -> String {
+    let mut hasher = Sha256::new();
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    hasher.update(format!("v1 uid={uid} entries={entries:?} {fingerprint:?}"));
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records that a snapshot is in use (its marker's time), so collection keeps it.
+fn mark_used(dir: &Path) {
+    if let Ok(marker) = std::fs::File::options()
+        .write(true)
+        .open(dir.join(READY_MARKER))
+    {
+        let _ = marker.set_modified(SystemTime::now());
+    }
+}
+
+/// Removes snapshots unused for [`KEEP_SUPERSEDED`] and builds abandoned for
+/// [`KEEP_ABANDONED_BUILD`]; `keep` always stays. Best effort: a failure leaves garbage, not
+/// an error.
+fn collect_garbage(snapshots: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(snapshots) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == keep {
+            continue;
+        }
+        let is_build = entry.file_name().to_string_lossy().starts_with(".build-");
+        let (stamp, limit) = if is_build {
+            (path.clone(), KEEP_ABANDONED_BUILD)
+        } else {
+            (path.join(READY_MARKER), KEEP_SUPERSEDED)
+        };
+        let age = std::fs::symlink_metadata(&stamp)
+            .or_else(|_| std::fs::symlink_metadata(&path))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age > limit) {
+            let _ = std::fs::remove_dir_all(&path);
         }
     }
 }
@@ -299,10 +383,47 @@ mod tests {
         std::fs::write(host.path().join("new"), "two").unwrap();
         let second = view.current().unwrap();
         assert_ne!(second, first);
-        assert!(!first.exists(), "the old snapshot was not removed");
+        // Sessions started earlier may still have the old snapshot mounted: it stays.
+        assert!(first.join(&name).join("conf").exists());
         assert_eq!(
             std::fs::read_to_string(second.join(&name).join("new")).unwrap(),
             "two"
         );
+    }
+
+    #[test]
+    fn processes_share_a_snapshot_and_old_ones_are_collected_when_long_unused() {
+        let runtime = tempfile::tempdir().unwrap();
+        // Two backends (as in two drydock processes) on an unchanged host: one snapshot.
+        let first = EtcView::new(runtime.path(), &[]).current().unwrap();
+        let second = EtcView::new(runtime.path(), &[]).current().unwrap();
+        assert_eq!(first, second);
+        let snapshots = runtime.path().join(SNAPSHOTS_DIR);
+        assert_eq!(std::fs::read_dir(&snapshots).unwrap().count(), 1);
+
+        // A snapshot of another host state, long unused, and an abandoned build go when a new
+        // snapshot is built; a recently used one stays.
+        let old = snapshots.join("0123456789abcdef0123456789abcdef");
+        let recent = snapshots.join("fedcba9876543210fedcba9876543210");
+        let abandoned = snapshots.join(".build-01ABANDONED");
+        for dir in [&old, &recent, &abandoned] {
+            std::fs::create_dir_all(dir.join("etc")).unwrap();
+            std::fs::write(dir.join(READY_MARKER), b"").unwrap();
+        }
+        let long_ago = SystemTime::now() - KEEP_SUPERSEDED - Duration::from_secs(60);
+        for stamp in [old.join(READY_MARKER), abandoned.clone()] {
+            std::fs::File::open(&stamp)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let other = EtcView::new(runtime.path(), &["hostname-does-not-matter".into()])
+            .current()
+            .unwrap();
+        assert_ne!(other, first);
+        assert!(!old.exists(), "a long-unused snapshot was kept");
+        assert!(!abandoned.exists(), "an abandoned build was kept");
+        assert!(recent.exists(), "a recently used snapshot was removed");
+        assert!(first.exists(), "the snapshot in use was removed");
     }
 }

@@ -104,7 +104,9 @@ pub fn reap_stale_sessions(runtime_dir: &Path) -> io::Result<usize> {
     let mut reaped = 0;
     for entry in entries.flatten() {
         let dir = entry.path();
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        if !entry.file_type().is_ok_and(|t| t.is_dir())
+            || entry.file_name() == super::etc::SNAPSHOTS_DIR
+        {
             continue;
         }
         match read_process(&dir, "owner") {
