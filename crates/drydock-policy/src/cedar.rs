@@ -19,6 +19,7 @@ use crate::PolicyError;
 use crate::cedar_cache::{FacetCache, FacetKey, PrincipalKey};
 use crate::cedar_compile::{CONSTANT_ID, CONSTANT_TYPE, Constants};
 use crate::cedar_index::{ActionPolicies, CompiledPolicy, PolicyIndex};
+use crate::cedar_store::{DecisionStore, SpareStore, UNSHARED_RESOURCE_TYPES};
 
 /// The shipped schema (policy/drydock.cedarschema).
 pub const SCHEMA: &str = include_str!("../policy/drydock.cedarschema");
@@ -135,7 +136,7 @@ pub(crate) struct Evaluator {
     #[cfg_attr(not(test), allow(dead_code))]
     schema: Schema,
     index: PolicyIndex,
-    actions: HashMap<String, core::EntityUID>,
+    actions: foldhash::HashMap<String, core::EntityUID>,
     types: HashMap<&'static str, core::EntityType>,
     #[cfg_attr(not(test), allow(dead_code))]
     public_types: HashMap<&'static str, EntityTypeName>,
@@ -172,12 +173,15 @@ const ENTITY_TYPES: &[&str] = &[
 ];
 
 /// The principal of a decision with the list entities, built once and shared by its facets.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct PrincipalEntity {
     uid: core::EntityUID,
-    entities: CoreEntities,
+    /// The lists, the constants and the principal.
+    pub(crate) entities: CoreEntities,
     /// What the principal is, as part of the cache key of every facet evaluated for it.
     key: Arc<PrincipalKey>,
+    /// A store of an earlier decision, ready for the next one (see `cedar_store`).
+    pub(crate) spare: SpareStore,
 }
 
 impl Evaluator {
@@ -188,7 +192,7 @@ impl Evaluator {
         lists: &BTreeMap<String, Vec<String>>,
     ) -> Result<Self, PolicyError> {
         let action_type = type_name("Action")?;
-        let mut uids = HashMap::new();
+        let mut uids = foldhash::HashMap::default();
         for action in actions {
             let uid = EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(action));
             uids.insert(action.clone(), core::EntityUID::from(uid));
@@ -202,7 +206,7 @@ impl Evaluator {
         }
         let constant_type = AsRef::<core::EntityType>::as_ref(&type_name(CONSTANT_TYPE)?).clone();
         let mut constants = Constants::default();
-        let index = PolicyIndex::new(policies, actions, &constant_type, &mut constants);
+        let index = PolicyIndex::new(policies, actions, lists, &constant_type, &mut constants);
         let mut evaluator = Self {
             index,
             schema,
@@ -310,7 +314,12 @@ impl Evaluator {
             id,
             attrs: attrs.to_vec(),
         });
-        Ok(PrincipalEntity { uid, entities, key })
+        Ok(PrincipalEntity {
+            uid,
+            entities,
+            key,
+            spare: SpareStore::default(),
+        })
     }
 
     fn entity(
@@ -338,7 +347,7 @@ impl Evaluator {
     /// Runs one facet through the policies of its action: every satisfied forbid and permit,
     /// and every evaluation error. Without `full`, a facet of an action that no restriction
     /// applies to and a permit without conditions covers is answered without evaluation.
-    pub fn evaluate(&self, principal: &PrincipalEntity, facet: &Facet, full: bool) -> FacetResult {
+    pub fn evaluate(&self, store: &mut DecisionStore, facet: &Facet, full: bool) -> FacetResult {
         if !full
             && let Some(id) = self
                 .index
@@ -352,20 +361,20 @@ impl Evaluator {
         }
         #[cfg(test)]
         if !self.caching.load(std::sync::atomic::Ordering::SeqCst) {
-            return self.evaluate_afresh(principal, facet);
+            return self.evaluate_afresh(store, facet);
         }
-        let key = FacetKey::new(&principal.key, facet);
+        let key = FacetKey::new(&store.principal().key, facet);
         if let Some(known) = self.cache.get(&key) {
             return known;
         }
-        let result = self.evaluate_afresh(principal, facet);
+        let result = self.evaluate_afresh(store, facet);
         self.cache.insert(key, &result);
         result
     }
 
     /// Runs one facet through the policies of its action, without the cache.
-    pub fn evaluate_afresh(&self, principal: &PrincipalEntity, facet: &Facet) -> FacetResult {
-        match self.try_evaluate(principal, facet) {
+    pub fn evaluate_afresh(&self, store: &mut DecisionStore, facet: &Facet) -> FacetResult {
+        match self.try_evaluate(store, facet) {
             Ok(result) => result,
             Err(message) => FacetResult {
                 errors: vec![message],
@@ -380,6 +389,12 @@ impl Evaluator {
         self.caching.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Whether the facets of a decision share one entity store.
+    #[cfg(test)]
+    pub fn shares_store(&self) -> bool {
+        self.index.shares_store()
+    }
+
     /// How many facet results are cached.
     #[cfg(test)]
     pub fn cached(&self) -> usize {
@@ -391,7 +406,7 @@ impl Evaluator {
     /// counts as not satisfied), with one evaluator for all of them.
     fn try_evaluate(
         &self,
-        principal: &PrincipalEntity,
+        store: &mut DecisionStore,
         facet: &Facet,
     ) -> Result<FacetResult, String> {
         let action = self
@@ -402,6 +417,25 @@ impl Evaluator {
             .index
             .get(&facet.action)
             .ok_or_else(|| format!("the action `{}` is not in the schema", facet.action))?;
+        // Conditions the context alone decides need no request; when all of them are, no
+        // request is built at all.
+        let restrictions: Vec<Option<bool>> = policies
+            .restrictions
+            .iter()
+            .map(|policy| policy.guard.decide(&facet.context))
+            .collect();
+        let permissions: Vec<Option<bool>> = policies
+            .permissions
+            .iter()
+            .map(|policy| policy.guard.decide(&facet.context))
+            .collect();
+        let known = Known {
+            restrictions: &restrictions,
+            permissions: &permissions,
+        };
+        if restrictions.iter().chain(&permissions).all(Option::is_some) {
+            return Ok(Self::run_policies(policies, known, None));
+        }
         let resource = self.entity(
             facet.resource_type,
             &facet.resource_id,
@@ -416,13 +450,19 @@ impl Evaluator {
         // The context is built to the schema's shape (tests validate it against the schema),
         // so the request is not validated again here.
         let request = core::Request::new_unchecked(
-            core::EntityUIDEntry::known(principal.uid.clone(), None),
+            core::EntityUIDEntry::known(store.principal().uid.clone(), None),
             core::EntityUIDEntry::known(action.clone(), None),
             core::EntityUIDEntry::known(resource.uid().clone(), None),
             Some(core::Context::Value(Arc::new(context))),
         );
+        if self.index.shares_store() && !UNSHARED_RESOURCE_TYPES.contains(&facet.resource_type) {
+            let entities = store.with_resource(resource)?;
+            let evaluator = CoreEvaluator::new(request, entities, Extensions::all_available());
+            return Ok(Self::run_policies(policies, known, Some(&evaluator)));
+        }
         // Entities here have no parents, so there is no transitive closure to compute.
-        let entities = principal
+        let entities = store
+            .principal()
             .entities
             .clone()
             .add_entities(
@@ -432,27 +472,36 @@ impl Evaluator {
                 Extensions::all_available(),
             )
             .map_err(|e| e.to_string())?;
-        Ok(Self::run_policies(policies, request, &entities))
+        let evaluator = CoreEvaluator::new(request, &entities, Extensions::all_available());
+        Ok(Self::run_policies(policies, known, Some(&evaluator)))
     }
 
-    /// Evaluates each policy of an action for one request.
+    /// Evaluates each policy of an action for one request: those `known` decides are taken
+    /// from it, the others are evaluated with `evaluator` (given whenever one is undecided).
     fn run_policies(
         policies: &ActionPolicies,
-        request: core::Request,
-        entities: &CoreEntities,
+        known: Known<'_>,
+        evaluator: Option<&CoreEvaluator<'_>>,
     ) -> FacetResult {
-        let evaluator = CoreEvaluator::new(request, entities, Extensions::all_available());
+        let holds = |policy: &CompiledPolicy, known: Option<bool>| match (known, evaluator) {
+            (Some(holds), _) => Ok(holds),
+            (None, Some(evaluator)) => satisfied(evaluator, policy),
+            (None, None) => Err(format!(
+                "while evaluating policy `{}`: no request was built",
+                policy.id
+            )),
+        };
         let mut result = FacetResult::default();
         let mut permit_errors = Vec::new();
-        for policy in &policies.restrictions {
-            match satisfied(&evaluator, policy) {
+        for (policy, known) in policies.restrictions.iter().zip(known.restrictions) {
+            match holds(policy, *known) {
                 Ok(true) => result.restrictions.push(policy.id.clone()),
                 Ok(false) => {}
                 Err(message) => result.errors.push(message),
             }
         }
-        for policy in &policies.permissions {
-            match satisfied(&evaluator, policy) {
+        for (policy, known) in policies.permissions.iter().zip(known.permissions) {
+            match holds(policy, *known) {
                 Ok(true) => result.permissions.push(policy.id.clone()),
                 Ok(false) => {}
                 Err(message) => permit_errors.push(message),
@@ -469,6 +518,13 @@ impl Evaluator {
     pub fn knows_action(&self, action: &str) -> bool {
         self.actions.contains_key(action)
     }
+}
+
+/// What the guards of an action's policies decided for one facet, in the index's order.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    restrictions: &'a [Option<bool>],
+    permissions: &'a [Option<bool>],
 }
 
 /// Whether `policy`'s condition holds, or the evaluation error as Cedar's authorizer words it.

@@ -4,7 +4,8 @@
 //! never change once the engine is built), so a remembered result keyed by all of both is the
 //! result a fresh evaluation would give; `cedar_cache_tests.rs` checks that over the corpus.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::{BuildHasher as _, Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::cedar::{Attr, Facet, FacetResult};
 
@@ -24,9 +25,12 @@ pub(crate) struct PrincipalKey {
 }
 
 /// Everything a facet's result depends on: the principal and the facet's request (its
-/// description, which is only for people, aside).
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// description, which is only for people, aside). Keys are equal only when all of it is equal;
+/// the hash of all of it is computed once, so looking a key up, keeping it and growing the
+/// table do not hash its strings again.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct FacetKey {
+    hash: u64,
     principal: Arc<PrincipalKey>,
     action: String,
     resource_type: &'static str,
@@ -38,7 +42,16 @@ pub(crate) struct FacetKey {
 impl FacetKey {
     /// The key of `facet` evaluated for `principal`.
     pub fn new(principal: &Arc<PrincipalKey>, facet: &Facet) -> Self {
+        let hash = key_hasher().hash_one((
+            principal.as_ref(),
+            &facet.action,
+            facet.resource_type,
+            &facet.resource_id,
+            &facet.resource_attrs,
+            &facet.context,
+        ));
         Self {
+            hash,
             principal: Arc::clone(principal),
             action: facet.action.clone(),
             resource_type: facet.resource_type,
@@ -46,6 +59,20 @@ impl FacetKey {
             resource_attrs: facet.resource_attrs.clone(),
             context: facet.context.clone(),
         }
+    }
+}
+
+/// The hasher of keys, seeded at random once per process so the agent cannot choose commands
+/// whose keys collide (a collision would cost time, never a wrong answer: the table compares
+/// whole keys).
+fn key_hasher() -> &'static foldhash::quality::RandomState {
+    static HASHER: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+    HASHER.get_or_init(foldhash::quality::RandomState::default)
+}
+
+impl Hash for FacetKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 

@@ -4,8 +4,11 @@
 
 use drydock_core::ActionRequest;
 
+use std::sync::Arc;
+
 use crate::PolicyEngine;
 use crate::cedar_compile::tests::{principals, requests};
+use crate::cedar_store::DecisionStore;
 use crate::config::PolicyConfig;
 use crate::facets::facets_for;
 
@@ -61,10 +64,12 @@ fn cached_facet_results_equal_fresh_ones_with_reports() {
         let Ok(facets) = facets else { continue };
         for principal in principals() {
             let entity = evaluator.principal(&principal).unwrap();
+            let mut store = DecisionStore::new(Arc::clone(&entity));
             for facet in &facets {
-                let fresh = evaluator.evaluate_afresh(&entity, facet);
+                let fresh = evaluator
+                    .evaluate_afresh(&mut DecisionStore::alone(Arc::clone(&entity)), facet);
                 for _ in 0..2 {
-                    let cached = evaluator.evaluate(&entity, facet, true);
+                    let cached = evaluator.evaluate(&mut store, facet, true);
                     assert_eq!(cached.restrictions, fresh.restrictions, "{facet:?}");
                     assert_eq!(cached.permissions, fresh.permissions, "{facet:?}");
                     assert_eq!(cached.errors, fresh.errors, "{facet:?}");
@@ -90,7 +95,13 @@ fn failed_evaluations_are_never_remembered() {
     };
     let before = evaluator.cached();
     for _ in 0..2 {
-        assert!(!evaluator.evaluate(&entity, &facet, true).errors.is_empty());
+        let mut store = DecisionStore::new(Arc::clone(&entity));
+        assert!(
+            !evaluator
+                .evaluate(&mut store, &facet, true)
+                .errors
+                .is_empty()
+        );
     }
     assert_eq!(evaluator.cached(), before);
 }

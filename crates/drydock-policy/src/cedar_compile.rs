@@ -45,6 +45,12 @@ impl Constants {
             .map(|(index, value)| (attribute(index), value))
     }
 
+    /// The constant named `name` (`c0`, `c1`, ...).
+    pub fn get(&self, name: &str) -> Option<&core::Value> {
+        let index: usize = name.strip_prefix('c')?.parse().ok()?;
+        self.values.get(index)
+    }
+
     fn hoist(&mut self, constant_type: &core::EntityType, value: core::Value) -> core::Expr {
         let index = match self.values.iter().position(|known| *known == value) {
             Some(index) => index,

@@ -7,7 +7,10 @@ use cedar_policy::{Policy, PolicyId};
 use drydock_core::{Action, ActionRequest, AuthorAssociation, Principal, TaskKind};
 
 use crate::PolicyEngine;
+use std::sync::Arc;
+
 use crate::cedar::Evaluator;
+use crate::cedar_store::DecisionStore;
 use crate::config::PolicyConfig;
 use crate::facets::facets_for;
 
@@ -88,15 +91,20 @@ fn compare(engine: &PolicyEngine, evaluator: &Evaluator, requests: &[ActionReque
     let principals = principals();
     let sets = evaluator.reference_sets().unwrap();
     let mut compared = 0;
+    // One store per principal shared by every facet of every request, as decisions share one
+    // (see `cedar_store`), holding resources of thousands of earlier facets.
+    let mut shared: Vec<Option<DecisionStore>> = principals.iter().map(|_| None).collect();
     for request in requests {
         let (facets, _) = facets_for(request, engine.protected_paths(), |a| {
             evaluator.knows_action(a)
         });
         let Ok(facets) = facets else { continue };
-        for principal in &principals {
+        for (principal, shared) in principals.iter().zip(shared.iter_mut()) {
             let entity = evaluator.principal(principal).unwrap();
+            let shared = shared.get_or_insert_with(|| DecisionStore::new(Arc::clone(&entity)));
             for facet in &facets {
-                let ours = evaluator.evaluate_afresh(&entity, facet);
+                let ours = evaluator
+                    .evaluate_afresh(&mut DecisionStore::alone(Arc::clone(&entity)), facet);
                 let (restrictions, permissions, errored) =
                     evaluator.reference(principal, facet, &sets).unwrap();
                 let context = || format!("{} as {principal:?}: {facet:?}", request.resource);
@@ -109,6 +117,15 @@ fn compare(engine: &PolicyEngine, evaluator: &Evaluator, requests: &[ActionReque
                     context(),
                     ours.errors
                 );
+                let in_shared = evaluator.evaluate_afresh(shared, facet);
+                assert_eq!(
+                    in_shared.restrictions,
+                    restrictions,
+                    "shared: {}",
+                    context()
+                );
+                assert_eq!(in_shared.permissions, permissions, "shared: {}", context());
+                assert_eq!(in_shared.errors, ours.errors, "shared: {}", context());
                 compared += 1;
             }
         }
@@ -119,6 +136,7 @@ fn compare(engine: &PolicyEngine, evaluator: &Evaluator, requests: &[ActionReque
 #[test]
 fn the_shipped_rules_satisfy_what_cedar_satisfies_over_the_corpus() {
     let engine = PolicyEngine::new(&PolicyConfig::default(), None).unwrap();
+    assert!(engine.evaluator().shares_store());
     let compared = compare(&engine, engine.evaluator(), &requests());
     assert!(compared > 3_000, "only {compared} facets compared");
 }
@@ -157,6 +175,50 @@ fn tricky_policies_satisfy_what_cedar_satisfies() {
         TRICKY.len(),
         "a tricky policy does not parse"
     );
+    let evaluator = engine.evaluator().with_policies(&policies).unwrap();
+    let compared = compare(&engine, &evaluator, &requests());
+    assert!(compared > 3_000, "only {compared} facets compared");
+}
+
+/// A policy that reads a resource by name sees it only while that resource is the facet's own:
+/// with it, facets do not share a store, and the answers stay Cedar's.
+#[test]
+fn entity_literals_of_resources_see_only_the_facets_own_resource() {
+    let engine = PolicyEngine::new(&PolicyConfig::default(), None).unwrap();
+    let text = r#"forbid (principal, action, resource) when { Program::"rm".name == "rm" };"#;
+    let policy = Policy::parse(Some(PolicyId::new("literal")), text).unwrap();
+    let evaluator = engine.evaluator().with_policies(&[policy]).unwrap();
+    assert!(!evaluator.shares_store());
+    let compared = compare(&engine, &evaluator, &requests());
+    assert!(compared > 3_000, "only {compared} facets compared");
+}
+
+/// Conditions the guards decide in part or not at all (`cedar_guard`): tests of context
+/// attributes of every type, reversed comparisons, a missing attribute, an unknown list, a wrong
+/// type where Cedar fails, and short-circuits on either side.
+const GUARDED: &[&str] = &[
+    r#"forbid (principal, action == Action::"exec", resource) when { "git" == context.family && context.subcommand == "push" };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { context.simple_commands == "x" || context.program == "rm" };"#,
+    r#"forbid (principal, action, resource) when { context.nonexistent || context.program == "rm" };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { context.program == "nothing" && context.nonexistent };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { List::"no_such_list".items.contains(context.program) };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { context.program.isEmpty() || context.flags.isEmpty() };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { !context.stdin_programs.isEmpty() || (context.opaque_code && true) };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { !context.dynamic_program && ["cat", "ls"].contains(context.program) && context.depth > 0 };"#,
+    r#"permit (principal, action == Action::"exec", resource) when { List::"interpreters".items.contains(context.family) || context.program like "c*" };"#,
+    r#"forbid (principal, action, resource) when { context.via == "command" && !(context.operation != "delete") };"#,
+    r#"forbid (principal, action, resource) when { context.program like "*a*" || context.depth like "1" || context.via like "comm*nd" };"#,
+    r#"forbid (principal, action == Action::"exec", resource) when { [1, "rm"].contains(context.program) || context.flags.contains("-r") };"#,
+];
+
+#[test]
+fn guarded_policies_satisfy_what_cedar_satisfies() {
+    let engine = PolicyEngine::new(&PolicyConfig::default(), None).unwrap();
+    let policies: Vec<Policy> = GUARDED
+        .iter()
+        .enumerate()
+        .map(|(n, text)| Policy::parse(Some(PolicyId::new(format!("guarded{n}"))), *text).unwrap())
+        .collect();
     let evaluator = engine.evaluator().with_policies(&policies).unwrap();
     let compared = compare(&engine, &evaluator, &requests());
     assert!(compared > 3_000, "only {compared} facets compared");

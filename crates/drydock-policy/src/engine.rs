@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PolicyError;
 use crate::cedar::{self, Evaluator, Facet};
+use crate::cedar_store::DecisionStore;
 use crate::config::{PolicyConfig, RepoPolicy};
 use crate::facets::facets_for;
 use crate::paths::ProtectedPaths;
@@ -353,8 +354,9 @@ impl PolicyEngine {
                 return (verdict.hits, reports);
             }
         };
+        let mut store = DecisionStore::new(principal_entity);
         for facet in facets {
-            let result = self.evaluator.evaluate(&principal_entity, facet, full);
+            let result = self.evaluator.evaluate(&mut store, facet, full);
             // Reports are only wanted with the full evaluation (check output, examples).
             if full {
                 let mut matched: Vec<String> = result.restrictions.clone();

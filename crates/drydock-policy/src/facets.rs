@@ -163,7 +163,7 @@ fn command_facets(
         ],
         describe: format!("`{}`", shorten(text)),
     });
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = foldhash::HashSet::default();
     for command in &analysis.commands {
         let facet = exec_facet(command);
         if seen.insert(facet.clone()) {

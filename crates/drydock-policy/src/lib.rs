@@ -16,7 +16,9 @@
 mod cedar;
 mod cedar_cache;
 mod cedar_compile;
+mod cedar_guard;
 mod cedar_index;
+mod cedar_store;
 mod config;
 mod engine;
 mod error;
