@@ -143,29 +143,19 @@ mod tests {
     #[test]
     fn third_identical_call_and_result_steers_then_a_repeat_stops() {
         let mut detector = LoopDetector::new();
-        assert_eq!(
-            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
-            LoopVerdict::Fine
-        );
-        assert_eq!(
-            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
-            LoopVerdict::Fine
-        );
-        let verdict = detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true);
+        let mut make =
+            || detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true);
+        assert_eq!(make(), LoopVerdict::Fine);
+        assert_eq!(make(), LoopVerdict::Fine);
+        let verdict = make();
         assert!(
             matches!(verdict, LoopVerdict::Steer { ref pattern, .. } if pattern.contains("3 times")),
             "{verdict:?}"
         );
         // Counting restarts after the steer: two more repeats are tolerated, the third stops.
-        assert_eq!(
-            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
-            LoopVerdict::Fine
-        );
-        assert_eq!(
-            detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true),
-            LoopVerdict::Fine
-        );
-        let verdict = detector.observe("run_command", "{\"command\":\"make\"}", "error 2", true);
+        assert_eq!(make(), LoopVerdict::Fine);
+        assert_eq!(make(), LoopVerdict::Fine);
+        let verdict = make();
         assert!(matches!(verdict, LoopVerdict::Stop { .. }), "{verdict:?}");
     }
 

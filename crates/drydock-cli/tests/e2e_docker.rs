@@ -49,6 +49,31 @@ fn python_image(socket: PathBuf) -> String {
     })
 }
 
+/// `drydock sandbox exec --backend docker --image IMAGE --workspace DIR -- sh -c SCRIPT`.
+fn docker_sh(
+    dd: &Drydock,
+    image: &str,
+    workspace: &std::path::Path,
+    script: &str,
+    json: bool,
+) -> support::Output {
+    let args = [
+        "sandbox",
+        "exec",
+        "--backend",
+        "docker",
+        "--image",
+        image,
+        "--workspace",
+        workspace.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    if json { dd.json(&args) } else { dd.text(&args) }
+}
+
 #[test]
 fn sandbox_exec_on_docker_passes_output_and_status_through() {
     let Some(socket) = daemon() else { return };
@@ -56,20 +81,13 @@ fn sandbox_exec_on_docker_passes_output_and_status_through() {
     let dd = Drydock::new();
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("input.txt"), "from the host\n").unwrap();
-    let out = dd.text(&[
-        "sandbox",
-        "exec",
-        "--backend",
-        "docker",
-        "--image",
+    let out = docker_sh(
+        &dd,
         &image,
-        "--workspace",
-        workspace.path().to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        workspace.path(),
         "cat input.txt; echo to-stderr >&2; echo made > output.txt; test ! -e /var/run/docker.sock; exit 7",
-    ]);
+        false,
+    );
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert_eq!(out.stdout, "from the host\n");
     assert!(out.stderr.contains("to-stderr"), "{}", out.stderr);
@@ -79,20 +97,13 @@ fn sandbox_exec_on_docker_passes_output_and_status_through() {
     );
 
     // The container runs as nobody with power: no capabilities, a read-only root.
-    let probe = dd.json(&[
-        "sandbox",
-        "exec",
-        "--backend",
-        "docker",
-        "--image",
+    let probe = docker_sh(
+        &dd,
         &image,
-        "--workspace",
-        workspace.path().to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        workspace.path(),
         "id -u; grep CapEff /proc/self/status; touch /usr/pwned",
-    ]);
+        true,
+    );
     assert_ne!(probe.code, 0);
     let stdout = probe.json["stdout"].as_str().unwrap();
     assert!(!stdout.starts_with("0\n"), "ran as root: {stdout}");

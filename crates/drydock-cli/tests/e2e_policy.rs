@@ -273,16 +273,25 @@ fn run_with_answer(dd: &Drydock, repo: &FixtureRepo, turns: Vec<Value>, verb: &s
             Instant::now() < deadline,
             "the task never asked for approval"
         );
-        let tasks = dd.json(&["tasks"]).json;
-        if let Some(task) = tasks.as_array().and_then(|t| t.first())
-            && task["state"] == "awaiting_approval"
-        {
-            break task["id"].as_str().unwrap().to_string();
+        if let Some(id) = waiting_task(dd) {
+            break id;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let answer = dd.json(&[verb, &id, "--by", "reviewer"]);
     assert_eq!(answer.code, 0, "{}", answer.stderr);
+    finished_run(child)
+}
+
+/// The newest task, if it is waiting for an approval.
+fn waiting_task(dd: &Drydock) -> Option<String> {
+    let tasks = dd.json(&["tasks"]).json;
+    let task = tasks.as_array().and_then(|t| t.first())?;
+    (task["state"] == "awaiting_approval").then(|| task["id"].as_str().unwrap().to_string())
+}
+
+/// Waits for a background `drydock --json run` that must succeed; returns its document.
+fn finished_run(child: std::process::Child) -> Value {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -321,25 +330,15 @@ fn an_approved_action_runs_and_a_denied_one_does_not() {
             Instant::now() < deadline,
             "answered only {answered} approvals"
         );
-        let tasks = dd.json(&["tasks"]).json;
-        if let Some(task) = tasks.as_array().and_then(|t| t.first())
-            && task["state"] == "awaiting_approval"
-        {
-            let out = dd.json(&["approve", task["id"].as_str().unwrap(), "--by", "reviewer"]);
+        if let Some(id) = waiting_task(&dd) {
+            let out = dd.json(&["approve", &id, "--by", "reviewer"]);
             if out.code == 0 {
                 answered += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let run = finished_run(child);
     assert_eq!(run["task"]["state"], "completed");
     let branch = run["task"]["branch"].as_str().unwrap();
     assert!(
