@@ -418,36 +418,13 @@ pub(crate) async fn smoke_test(backend: &LocalBackend) -> IsolationCheck {
         }
     };
     let started = Instant::now();
-    let spec = crate::SessionSpec {
-        label: "check".into(),
-        workspace: workspace.clone(),
-        sandbox: crate::SandboxConfig::default(),
-        network: crate::NetworkConfig {
-            allow: Vec::new(),
-            ..crate::NetworkConfig::default()
-        },
-        network_events: None,
-    };
-    let result = async {
-        let session = backend.start_local(spec).await?;
-        let request = crate::ExecRequest {
-            argv: vec!["true".into()],
-            cwd: None,
-            timeout: std::time::Duration::from_secs(10),
-            max_output_bytes: 4096,
-            merge_stderr: false,
-            stdin: None,
-        };
-        use crate::Session;
-        let output = session
-            .exec(request, &tokio_util::sync::CancellationToken::new())
-            .await;
-        session.stop().await?;
-        let output = output?;
-        Ok::<_, crate::SandboxError>((output, session.info()))
-    }
+    let result = run_true(
+        workspace,
+        crate::SandboxConfig::default(),
+        Duration::from_secs(10),
+        |spec| backend.start_local(spec),
+    )
     .await;
-    let _ = std::fs::remove_dir_all(&workspace);
     match result {
         Ok((output, info)) if output.success() => item(
             name,
@@ -487,40 +464,15 @@ pub(crate) async fn docker_smoke_test(
         }
     };
     let started = Instant::now();
-    let spec = crate::SessionSpec {
-        label: "check".into(),
-        workspace: workspace.clone(),
-        sandbox: crate::SandboxConfig {
-            backend: crate::BackendKind::Docker,
-            image: Some(image.to_string()),
-            ..crate::SandboxConfig::default()
-        },
-        network: crate::NetworkConfig {
-            allow: Vec::new(),
-            ..crate::NetworkConfig::default()
-        },
-        network_events: None,
+    let sandbox = crate::SandboxConfig {
+        backend: crate::BackendKind::Docker,
+        image: Some(image.to_string()),
+        ..crate::SandboxConfig::default()
     };
-    let result = async {
-        let session = backend.start_docker(spec).await?;
-        let request = crate::ExecRequest {
-            argv: vec!["true".into()],
-            cwd: None,
-            timeout: std::time::Duration::from_secs(30),
-            max_output_bytes: 4096,
-            merge_stderr: false,
-            stdin: None,
-        };
-        use crate::Session;
-        let output = session
-            .exec(request, &tokio_util::sync::CancellationToken::new())
-            .await;
-        session.stop().await?;
-        let output = output?;
-        Ok::<_, crate::SandboxError>((output, session.info()))
-    }
+    let result = run_true(workspace, sandbox, Duration::from_secs(30), |spec| {
+        backend.start_docker(spec)
+    })
     .await;
-    let _ = std::fs::remove_dir_all(&workspace);
     match result {
         Ok((output, info)) if output.success() => item(
             name,
@@ -545,6 +497,50 @@ pub(crate) async fn docker_smoke_test(
             Some("see the error; `drydock sandbox check` lists what the daemon offers"),
         ),
     }
+}
+
+/// Starts a session (by `start`) on the scratch `workspace` with no egress, runs `true` in it
+/// within `timeout`, stops it, and removes the workspace; returns the output and what was in force.
+async fn run_true<S, F>(
+    workspace: std::path::PathBuf,
+    sandbox: crate::SandboxConfig,
+    timeout: Duration,
+    start: impl FnOnce(crate::SessionSpec) -> F,
+) -> Result<(crate::ExecOutput, crate::SessionInfo), crate::SandboxError>
+where
+    S: crate::Session,
+    F: std::future::Future<Output = Result<S, crate::SandboxError>>,
+{
+    let spec = crate::SessionSpec {
+        label: "check".into(),
+        workspace: workspace.clone(),
+        sandbox,
+        network: crate::NetworkConfig {
+            allow: Vec::new(),
+            ..crate::NetworkConfig::default()
+        },
+        network_events: None,
+    };
+    let result = async {
+        let session = start(spec).await?;
+        let request = crate::ExecRequest {
+            argv: vec!["true".into()],
+            cwd: None,
+            timeout,
+            max_output_bytes: 4096,
+            merge_stderr: false,
+            stdin: None,
+        };
+        let output = session
+            .exec(request, &tokio_util::sync::CancellationToken::new())
+            .await;
+        session.stop().await?;
+        let output = output?;
+        Ok((output, session.info()))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&workspace);
+    result
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

@@ -5,18 +5,11 @@
 mod common;
 mod docker_common;
 
-use common::{sh, stderr, stdout, workspace};
+use common::{run, sh, stderr, stdout, workspace};
 use docker_common::*;
 use drydock_sandbox::Session;
 use pretty_assertions::assert_eq;
 use tokio_util::sync::CancellationToken;
-
-async fn run(
-    session: &impl Session,
-    req: drydock_sandbox::ExecRequest,
-) -> drydock_sandbox::ExecOutput {
-    session.exec(req, &CancellationToken::new()).await.unwrap()
-}
 
 #[tokio::test]
 async fn only_the_workspace_tmp_and_home_are_writable() {
@@ -73,45 +66,13 @@ async fn git_metadata_cannot_be_changed_from_inside() {
     let ws = workspace();
     let config_before = std::fs::read(ws.path().join(".git/config")).unwrap();
     let session = session(&backend, ws.path()).await;
-    let attempts = [
-        "printf '#!/bin/sh\\ncurl evil\\n' > .git/hooks/pre-commit",
-        "echo '[core]\\n\\tfsmonitor = /tmp/x' >> .git/config",
-        "rm -f .git/config",
-        "rm -rf .git",
-        "mv .git .git-moved",
-        "chmod 777 .git/config",
-        "ln -s /tmp/x .git/hooks/post-checkout",
-        "touch .git/index.lock",
-        "mkdir .git/refs-evil",
-        "umount /workspace/.git",
-    ];
-    for attempt in attempts {
-        let out = run(&session, sh(&format!("{attempt} && echo DONE"))).await;
-        assert!(!stdout(&out).contains("DONE"), "{attempt} succeeded");
-    }
-    let out = run(
+    common::scenarios::git_metadata_cannot_be_changed(
         &session,
-        sh("echo changed > README.md && mkdir -p src && echo ok > src/new.rs && cat README.md"),
+        ws.path(),
+        &config_before,
+        &["umount /workspace/.git"],
     )
     .await;
-    assert_eq!(stdout(&out), "changed\n");
-    session.stop().await.unwrap();
-    assert_eq!(
-        std::fs::read(ws.path().join(".git/config")).unwrap(),
-        config_before
-    );
-    assert_eq!(
-        std::fs::read_dir(ws.path().join(".git/hooks"))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert!(!ws.path().join(".git-moved").exists());
-    assert!(!ws.path().join(".git/index.lock").exists());
-    assert_eq!(
-        std::fs::read_to_string(ws.path().join("src/new.rs")).unwrap(),
-        "ok\n"
-    );
 }
 
 #[tokio::test]
@@ -260,16 +221,7 @@ async fn symlinks_planted_in_the_workspace_resolve_inside_the_container() {
         return;
     };
     let ws = workspace();
-    let outside = tempfile::tempdir().unwrap();
-    let secret_value = format!("linked-secret-{}", std::process::id());
-    let secret = outside.path().join("secret.txt");
-    std::fs::write(&secret, &secret_value).unwrap();
-    std::os::unix::fs::symlink(&secret, ws.path().join("planted-abs")).unwrap();
-    std::os::unix::fs::symlink(
-        "../../../../../../../../etc/shadow",
-        ws.path().join("planted-rel"),
-    )
-    .unwrap();
+    let (_outside, secret, secret_value) = common::plant_links_to_secrets(ws.path());
     let session = session(&backend, ws.path()).await;
     let script = format!(
         "cat planted-abs planted-rel; ln -s '{secret}' made-secret; cat made-secret; \

@@ -10,35 +10,14 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{marker, pids_with_marker, request, sh, stderr, stdout, workspace};
+use common::{
+    assert_gone_within, marker, pids_with_marker, request, run, sh, stderr, stdout, workspace,
+};
 use docker_common::*;
 use drydock_sandbox::capture::{OutputStream, output_channel};
 use drydock_sandbox::{DockerBackend, DockerOptions, SandboxError, Session};
 use pretty_assertions::assert_eq;
 use tokio_util::sync::CancellationToken;
-
-async fn run(
-    session: &impl Session,
-    req: drydock_sandbox::ExecRequest,
-) -> drydock_sandbox::ExecOutput {
-    session.exec(req, &CancellationToken::new()).await.unwrap()
-}
-
-/// Polls until no host process carries `marker` (or fails after `limit`).
-async fn assert_gone_within(marker: &str, limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let left = pids_with_marker(marker);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "processes with {marker} survive: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Waits for the flag file a command touches once its processes run (`<marker>.started` in the
 /// workspace): host process scans see nothing of a gVisor sandbox, files they do.
@@ -101,24 +80,7 @@ async fn exit_codes_signals_stdin_cwd_and_merged_output() {
     std::fs::create_dir_all(ws.path().join("sub/dir")).unwrap();
     let session = session(&backend, ws.path()).await;
 
-    let out = run(&session, sh("echo out; echo err >&2; exit 3")).await;
-    assert_eq!(
-        (out.exit_code, out.signal, out.timed_out),
-        (Some(3), None, false)
-    );
-    assert_eq!(
-        (stdout(&out), stderr(&out)),
-        ("out\n".into(), "err\n".into())
-    );
-    assert!(!out.success());
-
-    let out = run(&session, sh("kill -TERM $$")).await;
-    assert_eq!((out.exit_code, out.signal), (None, Some(libc::SIGTERM)));
-
-    let mut req = request(&["cat"]);
-    req.stdin = Some(b"from stdin\0binary\xff".to_vec());
-    let out = run(&session, req).await;
-    assert_eq!(out.stdout.head, b"from stdin\0binary\xff");
+    common::scenarios::exit_codes_signals_and_stdin(&session).await;
 
     // A large stdin, larger than any pipe buffer, arrives whole and then ends.
     let mut req = sh("wc -c");
@@ -128,28 +90,7 @@ async fn exit_codes_signals_stdin_cwd_and_merged_output() {
         (3 << 20).to_string()
     );
 
-    let out = run(&session, request(&["cat"])).await;
-    assert_eq!(out.stdout.total_bytes, 0, "no stdin means an empty one");
-
-    let mut req = request(&["pwd"]);
-    req.cwd = Some("sub/dir".into());
-    assert_eq!(stdout(&run(&session, req).await), "/workspace/sub/dir\n");
-
-    let mut req = sh("echo a; echo b >&2; echo c");
-    req.merge_stderr = true;
-    let out = run(&session, req).await;
-    assert_eq!(stdout(&out), "a\nb\nc\n");
-    assert_eq!(out.stderr.total_bytes, 0);
-
-    let out = run(
-        &session,
-        sh("echo x > /dev/stdout; echo y > /dev/stderr; echo z | cat /dev/stdin"),
-    )
-    .await;
-    assert_eq!(
-        (stdout(&out), stderr(&out)),
-        ("x\nz\n".into(), "y\n".into())
-    );
+    common::scenarios::empty_stdin_cwd_and_merged_output(&session).await;
     session.stop().await.unwrap();
 }
 
@@ -160,60 +101,7 @@ async fn bad_requests_get_clear_errors_and_the_session_goes_on() {
     };
     let ws = workspace();
     let session = session(&backend, ws.path()).await;
-    let cancel = CancellationToken::new();
-
-    let err = session
-        .exec(request(&["no-such-program-drydock"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::Exec { program, message } if program == "no-such-program-drydock" && message.contains("not found")),
-        "{err}"
-    );
-
-    let err = session.exec(request(&[]), &cancel).await.unwrap_err();
-    assert!(matches!(err, SandboxError::InvalidRequest { .. }), "{err}");
-
-    let mut req = request(&["true"]);
-    req.cwd = Some("../outside".into());
-    assert!(matches!(
-        session.exec(req, &cancel).await.unwrap_err(),
-        SandboxError::InvalidRequest { .. }
-    ));
-
-    let mut req = request(&["true"]);
-    req.cwd = Some("missing/dir".into());
-    let err = session.exec(req, &cancel).await.unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::InvalidRequest { message } if message.contains("missing/dir")),
-        "{err}"
-    );
-
-    let err = session
-        .exec(request(&["echo", "nul\0byte"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SandboxError::InvalidRequest { .. }), "{err}");
-
-    std::fs::write(ws.path().join("noexec.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    let err = session
-        .exec(request(&["./noexec.sh"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::Exec { message, .. } if message.contains("ermission")),
-        "{err}"
-    );
-
-    let big = "x".repeat(120_000);
-    let out = run(
-        &session,
-        request(&["bash", "-c", "echo ${#1}", "arg0", &big]),
-    )
-    .await;
-    assert_eq!(stdout(&out), "120000\n");
-
-    assert_eq!(run(&session, request(&["true"])).await.exit_code, Some(0));
+    common::scenarios::bad_requests_get_clear_errors(&session, ws.path()).await;
     session.stop().await.unwrap();
 }
 
@@ -224,37 +112,15 @@ async fn background_processes_do_not_outlive_their_command() {
     };
     let ws = workspace();
     let session = session(&backend, ws.path()).await;
-    let variants = [
-        ("amp", "sh -c 'sleep 300' {m} &"),
-        ("setsid", "setsid sh -c 'sleep 300' {m} &"),
-        ("nohup", "nohup sh -c 'sleep 300' {m} >/dev/null 2>&1 &"),
-        ("double", "( ( sh -c 'sleep 300' {m} & ) & )"),
-        ("disown", "sh -c 'sleep 300' {m} & disown"),
-        (
-            "daemon",
-            "python3 -c 'import os,sys,time\nif os.fork(): sys.exit(0)\nos.setsid()\nif os.fork(): sys.exit(0)\ntime.sleep(300)' {m} </dev/null >/dev/null 2>&1",
-        ),
-        (
+    common::scenarios::background_jobs_do_not_outlive_their_command(
+        &session,
+        &[(
             "stopped",
             "sh -c 'kill -STOP $$; sleep 300' {m} & sleep 0.2",
-        ),
-    ];
-    for (tag, template) in variants {
-        let m = marker(tag);
-        let started = Instant::now();
-        let out = run(&session, sh(&template.replace("{m}", &m))).await;
-        assert_eq!(out.exit_code, Some(0), "{tag}: {}", stderr(&out));
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{tag}: the command waited for its background job"
-        );
-        assert_eq!(
-            pids_with_marker(&m),
-            Vec::<u32>::new(),
-            "{tag} survived its command"
-        );
-        assert_none_inside(&session, &m).await;
-    }
+        )],
+        async |m| assert_none_inside(&session, m).await,
+    )
+    .await;
 
     // A command that kills the wrapper watching it loses its processes all the same.
     let m = marker("wrapper");

@@ -7,18 +7,11 @@ mod docker_common;
 
 use std::time::Duration;
 
-use common::{marker, pids_with_marker, python, request, sh, stderr, stdout};
+use common::{python, request, run, sh, stderr, stdout};
 use docker_common::*;
 use drydock_sandbox::Session;
 use pretty_assertions::assert_eq;
 use tokio_util::sync::CancellationToken;
-
-async fn run(
-    session: &impl Session,
-    req: drydock_sandbox::ExecRequest,
-) -> drydock_sandbox::ExecOutput {
-    session.exec(req, &CancellationToken::new()).await.unwrap()
-}
 
 #[tokio::test]
 async fn a_fork_bomb_is_contained_and_the_session_survives() {
@@ -29,21 +22,7 @@ async fn a_fork_bomb_is_contained_and_the_session_survives() {
     let mut spec = spec(ws.path(), &image(&backend).await);
     spec.sandbox.max_processes = 64;
     let session = backend.start_docker(spec).await.unwrap();
-    let m = marker("forkbomb");
-    let script = format!("/tmp/{m}.sh");
-    run(
-        &session,
-        sh(&format!("printf 'b(){{ b | b & }}; b\\n' > {script}")),
-    )
-    .await;
-    let mut bomb = request(&["bash", &script]);
-    bomb.timeout = Duration::from_secs(3);
-    let out = run(&session, bomb).await;
-    assert!(out.timed_out || out.exit_code.is_some(), "{out:?}");
-    assert_eq!(pids_with_marker(&m), Vec::<u32>::new());
-    let ok = run(&session, sh("echo alive; echo /proc/[0-9]* | wc -w")).await;
-    assert_eq!(ok.exit_code, Some(0), "{}", stderr(&ok));
-    assert!(stdout(&ok).starts_with("alive\n"));
+    common::scenarios::a_fork_bomb_is_contained(&session, "echo /proc/[0-9]* | wc -w").await;
     session.stop().await.unwrap();
 }
 
@@ -56,16 +35,7 @@ async fn processes_beyond_the_limit_cannot_start() {
     let mut spec = spec(ws.path(), &image(&backend).await);
     spec.sandbox.max_processes = 16;
     let session = backend.start_docker(spec).await.unwrap();
-    let out = run(&session, python(
-        "import os, time\nkids = []\nerr = None\nfor i in range(64):\n    try:\n        pid = os.fork()\n    except OSError as e:\n        err = e.errno; break\n    if pid == 0:\n        time.sleep(5); os._exit(0)\n    kids.append(pid)\nprint(len(kids), err)\n",
-    )).await;
-    let text = stdout(&out);
-    let started: usize = text.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(
-        started < 16,
-        "{started} processes started under a limit of 16: {text}"
-    );
-    assert!(text.trim().ends_with(&libc::EAGAIN.to_string()), "{text}");
+    common::scenarios::processes_beyond_sixteen_cannot_start(&session).await;
     // The children were swept with their command: the next one has the whole budget again.
     let out = run(&session, sh("echo fresh")).await;
     assert_eq!(stdout(&out), "fresh\n");
@@ -135,16 +105,7 @@ async fn one_huge_file_fails_with_efbig_at_the_disk_budget() {
     let mut spec = spec(ws.path(), &image(&backend).await);
     spec.sandbox.disk_mb = 16;
     let session = backend.start_docker(spec).await.unwrap();
-    let out = run(
-        &session,
-        sh("dd if=/dev/zero of=big bs=1M count=64 2>&1; echo dd-exit=$?"),
-    )
-    .await;
-    let text = stdout(&out);
-    assert!(text.contains("File too large"), "{text}");
-    assert!(!text.contains("dd-exit=0"), "{text}");
-    let size = std::fs::metadata(ws.path().join("big")).unwrap().len();
-    assert!(size <= 16 << 20, "the file grew to {size} bytes");
+    common::scenarios::one_huge_file_fails_with_efbig(&session, ws.path()).await;
     session.stop().await.unwrap();
 }
 

@@ -5,20 +5,10 @@
 mod common;
 mod docker_common;
 
-use std::time::Duration;
-
-use common::{sh, stdout, workspace};
+use common::{run, sh, stdout, workspace};
 use docker_common::*;
-use drydock_sandbox::{NetworkConfig, Session};
+use drydock_sandbox::Session;
 use pretty_assertions::assert_eq;
-use tokio_util::sync::CancellationToken;
-
-async fn run(
-    session: &impl Session,
-    req: drydock_sandbox::ExecRequest,
-) -> drydock_sandbox::ExecOutput {
-    session.exec(req, &CancellationToken::new()).await.unwrap()
-}
 
 fn write_project(ws: &std::path::Path) {
     std::fs::write(ws.join("calc.py"), "def add(a, b):\n    return a + b\n").unwrap();
@@ -92,89 +82,25 @@ async fn pytest_runs_and_reports_failures() {
     session.stop().await.unwrap();
 }
 
-fn resolve(host: &str) -> Vec<std::net::IpAddr> {
-    use std::net::ToSocketAddrs;
-    (host, 443)
-        .to_socket_addrs()
-        .map(|addrs| addrs.map(|a| a.ip()).collect())
-        .unwrap_or_default()
-}
-
-fn host_reaches(host: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    let Ok(mut addrs) = (host, 443).to_socket_addrs() else {
-        return false;
-    };
-    addrs.any(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok())
-}
-
 #[tokio::test]
 async fn pip_downloads_a_package_from_pypi_through_the_proxy() {
-    if !tokio::task::spawn_blocking(|| host_reaches("pypi.org"))
-        .await
-        .unwrap()
-    {
-        println!("SKIPPED: pypi.org is not reachable from this host");
+    if !common::scenarios::pypi_is_reachable().await {
         return;
     }
     let Some((backend, _rt)) = backend().await else {
         return;
     };
     let ws = workspace();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut spec = spec(ws.path(), &image(&backend).await);
-    spec.network = NetworkConfig::default();
-    // Some build hosts reach registries through a gateway at a reserved or private address; the
-    // proxy refuses those unless allowed, so allow exactly those addresses, as an operator would.
-    for host in ["pypi.org", "files.pythonhosted.org"] {
-        for ip in resolve(host) {
-            if let Some(class) = drydock_sandbox::egress::non_public_class(ip) {
-                println!(
-                    "note: {host} resolves to {ip} ({class}) on this host; allowing it explicitly"
-                );
-                spec.network.allow_private.push(ip.to_string());
-            }
-        }
-    }
+    spec.network = common::scenarios::pypi_network();
     spec.network_events = Some(tx);
     let session = backend.start_docker(spec).await.unwrap();
-    let mut download = sh(
-        "python3 -m pip download --no-deps --disable-pip-version-check -q -d /workspace/dl six==1.16.0 2>&1; echo pip-exit=$?; echo /workspace/dl/*",
-    );
-    download.timeout = Duration::from_secs(180);
-    let out = run(&session, download).await;
-    assert_eq!(out.exit_code, Some(0), "{out:?}\n{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("six-1.16.0-py2.py3-none-any.whl"),
-        "{}",
-        stdout(&out)
-    );
-    let out = run(&session, sh("python3 -m pip download --no-deps -q --retries 0 --timeout 5 -d /tmp/x --index-url https://example.com/simple six 2>&1; echo exit=$?")).await;
-    assert!(!stdout(&out).contains("exit=0"), "{}", stdout(&out));
-    session.stop().await.unwrap();
-    assert!(
-        ws.path()
-            .join("dl/six-1.16.0-py2.py3-none-any.whl")
-            .exists()
-    );
-    let mut events = Vec::new();
-    while let Ok(event) = rx.try_recv() {
-        events.push(event);
-    }
-    assert!(
-        events
-            .iter()
-            .any(|e| e.allowed && e.host == "pypi.org" && e.bytes_down > 0),
-        "{events:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.allowed && e.host == "files.pythonhosted.org"),
-        "{events:?}"
-    );
-    assert!(
-        events.iter().any(|e| !e.allowed && e.host == "example.com"),
-        "{events:?}"
-    );
+    common::scenarios::pip_downloads_six_through_the_proxy(
+        &session,
+        &mut events,
+        ws.path(),
+        "echo pip-exit=$?; echo /workspace/dl/*",
+    )
+    .await;
 }

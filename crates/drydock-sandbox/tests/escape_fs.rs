@@ -141,62 +141,14 @@ async fn git_metadata_cannot_be_changed_from_inside() {
     let ws = workspace();
     let config_before = std::fs::read(ws.path().join(".git/config")).unwrap();
     let session = backend.start_local(spec(ws.path())).await.unwrap();
-    let attempts = [
-        "printf '#!/bin/sh\\ncurl evil\\n' > .git/hooks/pre-commit",
-        "echo '[core]\\n\\tfsmonitor = /tmp/x' >> .git/config",
-        "rm -f .git/config",
-        "rm -rf .git",
-        "mv .git .git-moved",
-        "chmod 777 .git/config",
-        "ln -s /tmp/x .git/hooks/post-checkout",
-        "touch .git/index.lock",
-        "mkdir .git/refs-evil",
-    ];
-    for attempt in attempts {
-        let out = run(&session, sh(&format!("{attempt} && echo DONE"))).await;
-        assert!(!stdout(&out).contains("DONE"), "{attempt} succeeded");
-    }
-    // The rest of the workspace is writable.
-    let out = run(
-        &session,
-        sh("echo changed > README.md && mkdir -p src && echo ok > src/new.rs && cat README.md"),
-    )
-    .await;
-    assert_eq!(stdout(&out), "changed\n");
-    session.stop().await.unwrap();
-    assert_eq!(
-        std::fs::read(ws.path().join(".git/config")).unwrap(),
-        config_before
-    );
-    assert_eq!(
-        std::fs::read_dir(ws.path().join(".git/hooks"))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert!(!ws.path().join(".git-moved").exists());
-    assert!(!ws.path().join(".git/index.lock").exists());
-    assert_eq!(
-        std::fs::read_to_string(ws.path().join("src/new.rs")).unwrap(),
-        "ok\n"
-    );
+    scenarios::git_metadata_cannot_be_changed(&session, ws.path(), &config_before, &[]).await;
 }
 
 #[tokio::test]
 async fn symlinks_and_hard_links_do_not_reach_outside() {
     let (backend, _rt) = backend();
     let ws = workspace();
-    let outside = tempfile::tempdir().unwrap();
-    let secret_value = format!("linked-secret-{}", std::process::id());
-    let secret = outside.path().join("secret.txt");
-    std::fs::write(&secret, &secret_value).unwrap();
-    // Links planted on the host side, as a malicious repository could carry them.
-    std::os::unix::fs::symlink(&secret, ws.path().join("planted-abs")).unwrap();
-    std::os::unix::fs::symlink(
-        "../../../../../../../../etc/shadow",
-        ws.path().join("planted-rel"),
-    )
-    .unwrap();
+    let (_outside, secret, secret_value) = plant_links_to_secrets(ws.path());
     std::os::unix::fs::symlink(host_home(), ws.path().join("planted-home")).unwrap();
     let session = backend.start_local(spec(ws.path())).await.unwrap();
     let script = format!(

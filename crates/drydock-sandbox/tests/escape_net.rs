@@ -12,14 +12,6 @@ use drydock_sandbox::{NetworkConfig, Session};
 use pretty_assertions::assert_eq;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-fn drain(rx: &mut UnboundedReceiver<NetworkEvent>) -> Vec<NetworkEvent> {
-    let mut events = Vec::new();
-    while let Ok(event) = rx.try_recv() {
-        events.push(event);
-    }
-    events
-}
-
 /// Python that tries to reach `host:port` over TCP and prints `OPEN` or the error.
 fn tcp_probe(host: &str, port: u16) -> String {
     format!(
@@ -116,129 +108,25 @@ fn with_network(
     (spec, rx)
 }
 
-/// curl through the session's proxy even for local names (NO_PROXY would bypass it).
-fn curl_via_proxy(url: &str) -> String {
-    format!(
-        "curl -sS --max-time 10 --noproxy '' -x \"$HTTP_PROXY\" -w '\\nHTTP %{{http_code}}\\n' '{url}'; echo curl-exit=$?"
-    )
-}
-
 #[tokio::test]
 async fn the_proxy_refuses_hosts_outside_the_allowlist() {
     let (backend, _rt) = backend();
     let ws = workspace();
-    let (spec, mut events) = with_network(
-        ws.path(),
-        NetworkConfig {
-            allow: vec!["pypi.org".into()],
-            deny: Vec::new(),
-            allow_private: Vec::new(),
-        },
-    );
+    let (spec, mut events) = with_network(ws.path(), scenarios::only_pypi());
     let session = backend.start_local(spec).await.unwrap();
-    let out = run(
-        &session,
-        sh("curl -sS --max-time 10 -w '\\nHTTP %{http_code}\\n' http://example.com/; curl -sS --max-time 10 https://example.com/ ; echo exit=$?"),
-    )
-    .await;
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("HTTP 403"), "{text}");
-    assert!(text.contains("not in network.allow"), "{text}");
-    assert!(!text.contains("exit=0"), "{text}");
-    session.stop().await.unwrap();
-    let events = drain(&mut events);
-    assert!(events.len() >= 2, "{events:?}");
-    assert!(
-        events.iter().all(|e| !e.allowed && e.host == "example.com"),
-        "{events:?}"
-    );
-    assert!(events.iter().any(|e| e.port == 443) && events.iter().any(|e| e.port == 80));
+    scenarios::the_proxy_refuses_hosts_outside_the_allowlist(&session, &mut events).await;
 }
 
 #[tokio::test]
 async fn an_allowed_name_that_resolves_to_loopback_is_refused_unless_allow_private() {
     let (backend, _rt) = backend();
     let ws = workspace();
-    let server = CountingServer::http(SocketAddr::from(([127, 0, 0, 1], 0)), "host").await;
-    let port = server.addr.port();
-
-    let (refused_spec, mut refused_events) = with_network(
-        ws.path(),
-        NetworkConfig {
-            allow: vec![
-                "localhost:*".into(),
-                "127.0.0.1:*".into(),
-                "169.254.169.254:*".into(),
-            ],
-            deny: Vec::new(),
-            allow_private: Vec::new(),
-        },
-    );
-    let session = backend.start_local(refused_spec).await.unwrap();
-    let script = [
-        curl_via_proxy(&format!("http://localhost:{port}/")),
-        curl_via_proxy(&format!("http://127.0.0.1:{port}/")),
-        curl_via_proxy("http://169.254.169.254/latest/meta-data/"),
-        format!("curl -sS --max-time 10 --noproxy '' -x \"$HTTP_PROXY\" -p http://localhost:{port}/; echo tunnel-exit=$?"),
-    ]
-    .join("; ");
-    let out = run(&session, sh(&script)).await;
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(!text.contains("hello from host"), "{text}");
-    assert_eq!(text.matches("HTTP 403").count(), 3, "{text}");
-    assert!(text.contains("allow_private"), "{text}");
-    session.stop().await.unwrap();
-    assert_eq!(server.count(), 0, "the loopback server was reached");
-    let events = drain(&mut refused_events);
-    assert!(events.iter().all(|e| !e.allowed), "{events:?}");
-    assert!(
-        events.iter().any(|e| e.reason.contains("loopback")),
-        "{events:?}"
-    );
-    assert!(
-        events.iter().any(|e| e.reason.contains("metadata")),
-        "{events:?}"
-    );
-
-    // The same requests succeed once the range is allowed, proving the refusal above was the
-    // private-address check and not a broken path.
-    let (allowed_spec, mut allowed_events) = with_network(
-        ws.path(),
-        NetworkConfig {
-            allow: vec!["localhost:*".into()],
-            deny: Vec::new(),
-            allow_private: vec!["127.0.0.0/8".into()],
-        },
-    );
-    let session = backend.start_local(allowed_spec).await.unwrap();
-    let tunnel = format!(
-        "curl -sS --max-time 10 --noproxy '' -x \"$HTTP_PROXY\" -p http://localhost:{port}/"
-    );
-    let out = run(
-        &session,
-        sh(&format!(
-            "{}; {tunnel}",
-            curl_via_proxy(&format!("http://localhost:{port}/"))
-        )),
-    )
+    scenarios::loopback_is_refused_unless_allow_private(async |network| {
+        let (spec, events) = with_network(ws.path(), network);
+        let session = backend.start_local(spec).await.unwrap();
+        (Box::new(session) as Box<dyn Session>, events)
+    })
     .await;
-    assert_eq!(
-        stdout(&out).matches("hello from host").count(),
-        2,
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    session.stop().await.unwrap();
-    assert_eq!(server.count(), 2);
-    let events = drain(&mut allowed_events);
-    assert_eq!(events.len(), 2, "{events:?}");
-    for event in &events {
-        assert!(event.allowed, "{event:?}");
-        assert_eq!((event.host.as_str(), event.port), ("localhost", port));
-        assert!(event.bytes_up > 0 && event.bytes_down > 0, "{event:?}");
-        assert!(event.reason.contains("localhost:*"), "{event:?}");
-    }
 }
 
 #[tokio::test]
@@ -247,21 +135,7 @@ async fn offline_sessions_refuse_everything_and_report_it() {
     let ws = workspace();
     let (spec, mut events) = with_network(ws.path(), offline());
     let session = backend.start_local(spec).await.unwrap();
-    let out = run(
-        &session,
-        sh("curl -sS --max-time 10 -w '%{http_code}' http://crates.io/"),
-    )
-    .await;
-    assert!(
-        stdout(&out).contains("403"),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    session.stop().await.unwrap();
-    let events = drain(&mut events);
-    assert_eq!(events.len(), 1);
-    assert!(events[0].reason.contains("offline"), "{:?}", events[0]);
+    scenarios::offline_sessions_refuse_everything(&session, &mut events).await;
 }
 
 #[test]

@@ -13,22 +13,6 @@ use drydock_sandbox::{SandboxError, Session};
 use pretty_assertions::assert_eq;
 use tokio_util::sync::CancellationToken;
 
-/// Polls until no host process carries `marker` (or fails after `limit`).
-async fn assert_gone_within(marker: &str, limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let left = pids_with_marker(marker);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "processes with {marker} survive: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn wait_until_running(marker: &str) {
     let started = Instant::now();
     while pids_with_marker(marker).is_empty() {
@@ -70,48 +54,8 @@ async fn exit_codes_signals_stdin_cwd_and_merged_output() {
     std::fs::create_dir_all(ws.path().join("sub/dir")).unwrap();
     let session = backend.start_local(spec(ws.path())).await.unwrap();
 
-    let out = run(&session, sh("echo out; echo err >&2; exit 3")).await;
-    assert_eq!(
-        (out.exit_code, out.signal, out.timed_out),
-        (Some(3), None, false)
-    );
-    assert_eq!(
-        (stdout(&out), stderr(&out)),
-        ("out\n".into(), "err\n".into())
-    );
-    assert!(!out.success());
-
-    let out = run(&session, sh("kill -TERM $$")).await;
-    assert_eq!((out.exit_code, out.signal), (None, Some(libc::SIGTERM)));
-
-    let mut req = request(&["cat"]);
-    req.stdin = Some(b"from stdin\0binary\xff".to_vec());
-    let out = run(&session, req).await;
-    assert_eq!(out.stdout.head, b"from stdin\0binary\xff");
-
-    let out = run(&session, request(&["cat"])).await;
-    assert_eq!(out.stdout.total_bytes, 0, "no stdin means an empty one");
-
-    let mut req = request(&["pwd"]);
-    req.cwd = Some("sub/dir".into());
-    assert_eq!(stdout(&run(&session, req).await), "/workspace/sub/dir\n");
-
-    let mut req = sh("echo a; echo b >&2; echo c");
-    req.merge_stderr = true;
-    let out = run(&session, req).await;
-    assert_eq!(stdout(&out), "a\nb\nc\n");
-    assert_eq!(out.stderr.total_bytes, 0);
-
-    // Common shell idioms that go through /proc/self/fd.
-    let out = run(
-        &session,
-        sh("echo x > /dev/stdout; echo y > /dev/stderr; echo z | cat /dev/stdin"),
-    )
-    .await;
-    assert_eq!(
-        (stdout(&out), stderr(&out)),
-        ("x\nz\n".into(), "y\n".into())
-    );
+    scenarios::exit_codes_signals_and_stdin(&session).await;
+    scenarios::empty_stdin_cwd_and_merged_output(&session).await;
     session.stop().await.unwrap();
 }
 
@@ -120,61 +64,7 @@ async fn bad_requests_get_clear_errors_and_the_session_goes_on() {
     let (backend, _rt) = backend();
     let ws = workspace();
     let session = backend.start_local(spec(ws.path())).await.unwrap();
-    let cancel = CancellationToken::new();
-
-    let err = session
-        .exec(request(&["no-such-program-drydock"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::Exec { program, message } if program == "no-such-program-drydock" && message.contains("not found")),
-        "{err}"
-    );
-
-    let err = session.exec(request(&[]), &cancel).await.unwrap_err();
-    assert!(matches!(err, SandboxError::InvalidRequest { .. }), "{err}");
-
-    let mut req = request(&["true"]);
-    req.cwd = Some("../outside".into());
-    assert!(matches!(
-        session.exec(req, &cancel).await.unwrap_err(),
-        SandboxError::InvalidRequest { .. }
-    ));
-
-    let mut req = request(&["true"]);
-    req.cwd = Some("missing/dir".into());
-    let err = session.exec(req, &cancel).await.unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::InvalidRequest { message } if message.contains("missing/dir")),
-        "{err}"
-    );
-
-    let err = session
-        .exec(request(&["echo", "nul\0byte"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SandboxError::InvalidRequest { .. }), "{err}");
-
-    std::fs::write(ws.path().join("noexec.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    let err = session
-        .exec(request(&["./noexec.sh"]), &cancel)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SandboxError::Exec { message, .. } if message.contains("ermission")),
-        "{err}"
-    );
-
-    // A large single argument (well past a shell's comfort zone) still works.
-    let big = "x".repeat(120_000);
-    let out = run(
-        &session,
-        request(&["bash", "-c", "echo ${#1}", "arg0", &big]),
-    )
-    .await;
-    assert_eq!(stdout(&out), "120000\n");
-
-    assert_eq!(run(&session, request(&["true"])).await.exit_code, Some(0));
+    scenarios::bad_requests_get_clear_errors(&session, ws.path()).await;
     session.stop().await.unwrap();
 }
 
@@ -201,33 +91,7 @@ async fn background_processes_do_not_outlive_their_command() {
     let (backend, _rt) = backend();
     let ws = workspace();
     let session = backend.start_local(spec(ws.path())).await.unwrap();
-    let variants = [
-        ("amp", "sh -c 'sleep 300' {m} &"),
-        ("setsid", "setsid sh -c 'sleep 300' {m} &"),
-        ("nohup", "nohup sh -c 'sleep 300' {m} >/dev/null 2>&1 &"),
-        ("double", "( ( sh -c 'sleep 300' {m} & ) & )"),
-        ("disown", "sh -c 'sleep 300' {m} & disown"),
-        (
-            "daemon",
-            "python3 -c 'import os,sys,time\nif os.fork(): sys.exit(0)\nos.setsid()\nif os.fork(): sys.exit(0)\ntime.sleep(300)' {m} </dev/null >/dev/null 2>&1",
-        ),
-    ];
-    for (tag, template) in variants {
-        let m = marker(tag);
-        let started = Instant::now();
-        let out = run(&session, sh(&template.replace("{m}", &m))).await;
-        assert_eq!(out.exit_code, Some(0), "{tag}: {}", stderr(&out));
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{tag}: the command waited for its background job"
-        );
-        // The exec returns only after the command's pid namespace is gone.
-        assert_eq!(
-            pids_with_marker(&m),
-            Vec::<u32>::new(),
-            "{tag} survived its command"
-        );
-    }
+    scenarios::background_jobs_do_not_outlive_their_command(&session, &[], async |_| {}).await;
     session.stop().await.unwrap();
 }
 

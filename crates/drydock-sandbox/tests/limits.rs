@@ -21,24 +21,7 @@ async fn a_fork_bomb_is_contained_and_the_session_survives() {
     let mut spec = spec(ws.path());
     spec.sandbox.max_processes = 64;
     let session = backend.start_local(spec).await.unwrap();
-    let m = marker("forkbomb");
-    // The bomb runs from a script whose name carries the marker, so every fork shows it.
-    let script = format!("/tmp/{m}.sh");
-    run(
-        &session,
-        sh(&format!("printf 'b(){{ b | b & }}; b\\n' > {script}")),
-    )
-    .await;
-    let mut bomb = request(&["bash", &script]);
-    bomb.timeout = Duration::from_secs(3);
-    let out = run(&session, bomb).await;
-    // Either the limit made bash give up ("Resource temporarily unavailable") or the timeout
-    // ended it; in both cases nothing is left.
-    assert!(out.timed_out || out.exit_code.is_some(), "{out:?}");
-    assert_eq!(pids_with_marker(&m), Vec::<u32>::new());
-    let ok = run(&session, sh("echo alive; ls /proc | grep -cE '^[0-9]+$'")).await;
-    assert_eq!(ok.exit_code, Some(0), "{}", stderr(&ok));
-    assert!(stdout(&ok).starts_with("alive\n"));
+    scenarios::a_fork_bomb_is_contained(&session, "ls /proc | grep -cE '^[0-9]+$'").await;
     session.stop().await.unwrap();
 }
 
@@ -49,16 +32,7 @@ async fn processes_beyond_the_limit_cannot_start() {
     let mut spec = spec(ws.path());
     spec.sandbox.max_processes = 16;
     let session = backend.start_local(spec).await.unwrap();
-    let out = run(&session, python(
-        "import os, time\nkids = []\nerr = None\nfor i in range(64):\n    try:\n        pid = os.fork()\n    except OSError as e:\n        err = e.errno; break\n    if pid == 0:\n        time.sleep(5); os._exit(0)\n    kids.append(pid)\nprint(len(kids), err)\n",
-    )).await;
-    let text = stdout(&out);
-    let started: usize = text.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(
-        started < 16,
-        "{started} processes started under a limit of 16: {text}"
-    );
-    assert!(text.trim().ends_with(&libc::EAGAIN.to_string()), "{text}");
+    scenarios::processes_beyond_sixteen_cannot_start(&session).await;
     session.stop().await.unwrap();
 }
 
@@ -107,16 +81,7 @@ async fn one_huge_file_fails_with_efbig_at_the_disk_budget() {
     let mut spec = spec(ws.path());
     spec.sandbox.disk_mb = 16;
     let session = backend.start_local(spec).await.unwrap();
-    let out = run(
-        &session,
-        sh("dd if=/dev/zero of=big bs=1M count=64 2>&1; echo dd-exit=$?"),
-    )
-    .await;
-    let text = stdout(&out);
-    assert!(text.contains("File too large"), "{text}");
-    assert!(!text.contains("dd-exit=0"), "{text}");
-    let size = std::fs::metadata(ws.path().join("big")).unwrap().len();
-    assert!(size <= 16 << 20, "the file grew to {size} bytes");
+    scenarios::one_huge_file_fails_with_efbig(&session, ws.path()).await;
     assert_eq!(
         run(&session, sh("rm big && echo ok")).await.exit_code,
         Some(0)

@@ -24,7 +24,7 @@ use super::session::{DockerSession, remove_container};
 use super::status::SweepError;
 use super::wire::{self, InnerMessage};
 use crate::capture::{OutputCapture, OutputChunk, OutputSink, OutputStream};
-use crate::local::{DiskExceeded, sandbox_cwd};
+use crate::local::{CheckedCommand, DiskExceeded};
 use crate::protocol::{ExecOutcome, STAGE_ARG};
 use crate::{CapturedOutput, ExecOutput, ExecRequest, SandboxError};
 
@@ -95,24 +95,8 @@ impl DockerSession {
         if self.stop_called.load(Ordering::SeqCst) {
             return Err(SandboxError::Stopped);
         }
-        let program =
-            request
-                .argv
-                .first()
-                .cloned()
-                .ok_or_else(|| SandboxError::InvalidRequest {
-                    message: "empty command".into(),
-                })?;
-        if request.argv.iter().any(|a| a.contains('\0')) {
-            return Err(SandboxError::InvalidRequest {
-                message: "a command argument holds a NUL byte".into(),
-            });
-        }
-        let cwd = sandbox_cwd(request.cwd.as_deref())?;
-        let exec_error = |message: String| SandboxError::Exec {
-            program: program.clone(),
-            message,
-        };
+        let command = CheckedCommand::check(&request)?;
+        let exec_error = |message: String| command.exec_error(message);
         let _turn = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(SandboxError::Cancelled),
@@ -137,7 +121,7 @@ impl DockerSession {
         };
         let token = wire::new_token();
         let wrapper = self.hub.expect_exec(id, &token);
-        let started = self.start_exec(id, &token, &cwd, &request).await;
+        let started = self.start_exec(id, &token, &command.cwd, &request).await;
         let (exec_id, output, input) = match started {
             Ok(started) => started,
             Err(message) => {
@@ -230,15 +214,8 @@ impl DockerSession {
             stderr,
             duration,
         };
-        self.finish(
-            ending,
-            output,
-            &exec_id,
-            &cwd,
-            request.merge_stderr,
-            &exec_error,
-        )
-        .await
+        self.finish(ending, output, &exec_id, &command, request.merge_stderr)
+            .await
     }
 
     /// Creates and starts the exec of our wrapper; returns the exec id and its streams.
@@ -386,26 +363,17 @@ impl DockerSession {
         ending: Ending,
         mut output: ExecOutput,
         exec_id: &str,
-        cwd: &str,
+        command: &CheckedCommand,
         merge_stderr: bool,
-        exec_error: &impl Fn(String) -> SandboxError,
     ) -> Result<ExecOutput, SandboxError> {
+        let exec_error = |message: String| command.exec_error(message);
         let mut notices = Vec::new();
         match ending {
             Ending::Reported(ExecOutcome::Exited(code)) => output.exit_code = Some(code),
             Ending::Reported(ExecOutcome::Signaled(signal)) => output.signal = Some(signal),
             Ending::Reported(ExecOutcome::Killed) => output.signal = Some(libc::SIGKILL),
             Ending::Reported(ExecOutcome::SpawnFailed { step, errno }) => {
-                let err = std::io::Error::from_raw_os_error(errno);
-                return Err(if step == "chdir" {
-                    SandboxError::InvalidRequest {
-                        message: format!("working directory {cwd} is not usable: {err}"),
-                    }
-                } else if errno == libc::ENOENT {
-                    exec_error("command not found in the sandbox".into())
-                } else {
-                    exec_error(format!("{step} failed: {err}"))
-                });
+                return Err(command.spawn_failed(&step, errno));
             }
             Ending::Reported(ExecOutcome::SetupFailed { step, errno }) => {
                 let err = std::io::Error::from_raw_os_error(errno);

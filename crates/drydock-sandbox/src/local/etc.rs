@@ -124,6 +124,9 @@ impl EtcView {
             && *seen == fingerprint
             && dir.join(READY_MARKER).exists()
         {
+            // Every session start counts as a use, so collection never takes a snapshot that
+            // a long-running process still hands out.
+            mark_used(dir);
             return Ok(dir.join("etc"));
         }
         let snapshots = self.runtime_dir.join(SNAPSHOTS_DIR);

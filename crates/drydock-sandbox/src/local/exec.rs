@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::cgroup::SessionCgroup;
 use super::control::{Control, ControlClosed};
 use super::disk::DiskExceeded;
-use super::inputs::sandbox_cwd;
+use super::inputs::CheckedCommand;
 use super::session::{DRAIN_TIMEOUT, KILL_GRACE, LocalSession, lock};
 use crate::capture::{OutputSink, OutputStream, capture_reader};
 use crate::protocol::{ExecOutcome, ExecPlan, HostMessage};
@@ -55,24 +55,8 @@ impl LocalSession {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(SandboxError::Stopped);
         }
-        let program =
-            request
-                .argv
-                .first()
-                .cloned()
-                .ok_or_else(|| SandboxError::InvalidRequest {
-                    message: "empty command".into(),
-                })?;
-        if request.argv.iter().any(|a| a.contains('\0')) {
-            return Err(SandboxError::InvalidRequest {
-                message: "a command argument holds a NUL byte".into(),
-            });
-        }
-        let cwd = sandbox_cwd(request.cwd.as_deref())?;
-        let exec_error = |message: String| SandboxError::Exec {
-            program: program.clone(),
-            message,
-        };
+        let command = CheckedCommand::check(&request)?;
+        let exec_error = |message: String| command.exec_error(message);
         let pipe =
             || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| exec_error(format!("pipe: {e}")));
         let (stdin_read, stdin_write) = pipe()?;
@@ -85,7 +69,7 @@ impl LocalSession {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let plan = ExecPlan {
             argv: request.argv.clone(),
-            cwd: cwd.clone(),
+            cwd: command.cwd.clone(),
             env: self.env.clone(),
             limits: self.limits,
         };
@@ -178,16 +162,7 @@ impl LocalSession {
             Ok(ExecOutcome::Signaled(signal)) => (None, Some(signal)),
             Ok(ExecOutcome::Killed) => (None, Some(libc::SIGKILL)),
             Ok(ExecOutcome::SpawnFailed { step, errno }) => {
-                let err = std::io::Error::from_raw_os_error(errno);
-                return Err(if step == "chdir" {
-                    SandboxError::InvalidRequest {
-                        message: format!("working directory {cwd} is not usable: {err}"),
-                    }
-                } else if errno == libc::ENOENT {
-                    exec_error("command not found in the sandbox".into())
-                } else {
-                    exec_error(format!("{step} failed: {err}"))
-                });
+                return Err(command.spawn_failed(&step, errno));
             }
             Ok(ExecOutcome::SetupFailed { step, errno }) => {
                 let err = std::io::Error::from_raw_os_error(errno);

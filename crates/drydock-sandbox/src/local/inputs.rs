@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::view::{SANDBOX_HOME, SANDBOX_USER};
 use super::{LocalBackend, WORKSPACE_MOUNT};
-use crate::SandboxError;
+use crate::{ExecRequest, SandboxError};
 
 /// Refuses workspaces that are missing, not directories, or would expose the host.
 pub(crate) fn validate_workspace(workspace: &Path) -> Result<PathBuf, SandboxError> {
@@ -46,6 +46,59 @@ pub(crate) fn validate_workspace(workspace: &Path) -> Result<PathBuf, SandboxErr
         )));
     }
     Ok(canonical)
+}
+
+/// A command both backends accept: its program name and its working directory in the sandbox.
+pub(crate) struct CheckedCommand {
+    /// The program (`argv[0]`), named in errors.
+    pub program: String,
+    /// The working directory inside the sandbox.
+    pub cwd: String,
+}
+
+impl CheckedCommand {
+    /// Refuses an empty argv, NUL bytes in arguments, and a working directory outside the
+    /// workspace.
+    pub(crate) fn check(request: &ExecRequest) -> Result<Self, SandboxError> {
+        let program =
+            request
+                .argv
+                .first()
+                .cloned()
+                .ok_or_else(|| SandboxError::InvalidRequest {
+                    message: "empty command".into(),
+                })?;
+        if request.argv.iter().any(|a| a.contains('\0')) {
+            return Err(SandboxError::InvalidRequest {
+                message: "a command argument holds a NUL byte".into(),
+            });
+        }
+        let cwd = sandbox_cwd(request.cwd.as_deref())?;
+        Ok(Self { program, cwd })
+    }
+
+    /// An exec error naming this command's program.
+    pub(crate) fn exec_error(&self, message: String) -> SandboxError {
+        SandboxError::Exec {
+            program: self.program.clone(),
+            message,
+        }
+    }
+
+    /// The error for a command the sandbox could not start: a bad working directory, a missing
+    /// program, or another failed step.
+    pub(crate) fn spawn_failed(&self, step: &str, errno: i32) -> SandboxError {
+        let err = std::io::Error::from_raw_os_error(errno);
+        if step == "chdir" {
+            SandboxError::InvalidRequest {
+                message: format!("working directory {} is not usable: {err}", self.cwd),
+            }
+        } else if errno == libc::ENOENT {
+            self.exec_error("command not found in the sandbox".into())
+        } else {
+            self.exec_error(format!("{step} failed: {err}"))
+        }
+    }
 }
 
 /// The command's working directory inside the sandbox.

@@ -282,7 +282,7 @@ pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
 pub(crate) use cgroup::{CgroupVersion, detect_version as detect_cgroup_version};
 // Shared with the docker backend.
 pub(crate) use disk::{DiskBudget, DiskExceeded};
-pub(crate) use inputs::{sandbox_cwd, validate_workspace};
+pub(crate) use inputs::{CheckedCommand, validate_workspace};
 pub(crate) use rundir::{prepare_runtime_dir, record_process, sanitize_label};
 pub(crate) use userns::create_user_namespace;
 

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drydock_sandbox::{
-    ExecOutput, ExecRequest, LocalBackend, LocalOptions, LocalSession, NetworkConfig,
-    SandboxConfig, Session, SessionSpec,
+    ExecOutput, ExecRequest, LocalBackend, LocalOptions, NetworkConfig, SandboxConfig, Session,
+    SessionSpec,
 };
 use tokio_util::sync::CancellationToken;
+
+pub mod scenarios;
 
 pub const STAGE: &str = env!("CARGO_BIN_EXE_drydock-sandbox-stage");
 
@@ -57,6 +59,23 @@ pub fn workspace() -> tempfile::TempDir {
     dir
 }
 
+/// A secret file outside `workspace`, with links planted in the workspace on the host side as a
+/// malicious repository could carry them: `planted-abs` to the secret and `planted-rel` climbing
+/// to `/etc/shadow`. Returns the secret's directory (a guard), its path and its content.
+pub fn plant_links_to_secrets(workspace: &Path) -> (tempfile::TempDir, PathBuf, String) {
+    let outside = tempfile::tempdir().unwrap();
+    let secret_value = format!("linked-secret-{}", std::process::id());
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, &secret_value).unwrap();
+    std::os::unix::fs::symlink(&secret, workspace.join("planted-abs")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../../../../etc/shadow",
+        workspace.join("planted-rel"),
+    )
+    .unwrap();
+    (outside, secret, secret_value)
+}
+
 pub fn request(argv: &[&str]) -> ExecRequest {
     ExecRequest {
         argv: argv.iter().map(|s| s.to_string()).collect(),
@@ -76,7 +95,8 @@ pub fn python(code: &str) -> ExecRequest {
     request(&["python3", "-c", code])
 }
 
-pub async fn run(session: &LocalSession, req: ExecRequest) -> ExecOutput {
+/// Runs `req` in any backend's session; the command must start.
+pub async fn run(session: &(impl Session + ?Sized), req: ExecRequest) -> ExecOutput {
     session.exec(req, &CancellationToken::new()).await.unwrap()
 }
 
@@ -106,6 +126,22 @@ pub fn pids_with_marker(marker: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// Polls until no host process carries `marker` (or fails after `limit`).
+pub async fn assert_gone_within(marker: &str, limit: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let left = pids_with_marker(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "processes with {marker} survive: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A marker unique to this call.

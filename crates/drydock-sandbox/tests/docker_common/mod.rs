@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use drydock_sandbox::host_image::HostImage;
 use drydock_sandbox::{
-    BackendKind, DockerBackend, DockerOptions, DockerSession, NetworkConfig, SandboxConfig,
-    SessionSpec,
+    BackendKind, DockerBackend, DockerOptions, DockerSession, SandboxConfig, SessionSpec,
 };
 
 pub const STAGE: &str = env!("CARGO_BIN_EXE_drydock-sandbox-stage");
@@ -114,13 +113,7 @@ pub fn spec(workspace: &Path, image: &str) -> SessionSpec {
     }
 }
 
-pub fn offline() -> NetworkConfig {
-    NetworkConfig {
-        allow: Vec::new(),
-        deny: Vec::new(),
-        allow_private: Vec::new(),
-    }
-}
+pub use crate::common::offline;
 
 /// A session on `workspace` in the test image.
 pub async fn session(backend: &DockerBackend, workspace: &Path) -> DockerSession {
