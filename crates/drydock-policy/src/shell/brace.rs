@@ -165,15 +165,7 @@ fn brace_sequence(inner: &[Item]) -> Option<Vec<Vec<Item>>> {
         Some(s) => s.parse::<i64>().ok()?.checked_abs()?.max(1),
         None => 1,
     };
-    let as_items = |s: String| -> Vec<Item> {
-        s.chars()
-            .map(|c| Item::Char {
-                c,
-                quoted: true,
-                expanded: false,
-            })
-            .collect()
-    };
+    let as_items = |s: String| Item::literal(&s);
     if let (Ok(from), Ok(to)) = (parts[0].parse::<i64>(), parts[1].parse::<i64>()) {
         let width = if parts[0].starts_with('0') || parts[1].starts_with('0') {
             parts[0].len().max(parts[1].len())

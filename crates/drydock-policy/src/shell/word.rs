@@ -32,6 +32,19 @@ pub(crate) enum Item {
     QuotedEmpty,
 }
 
+impl Item {
+    /// `text` as quoted literal characters (never special, not from an expansion).
+    pub(crate) fn literal(text: &str) -> Vec<Item> {
+        text.chars()
+            .map(|c| Item::Char {
+                c,
+                quoted: true,
+                expanded: false,
+            })
+            .collect()
+    }
+}
+
 /// The alternatives a word may expand to; each alternative is a list of fields.
 pub(crate) type Alternatives = Vec<Vec<Field>>;
 
@@ -490,27 +503,13 @@ fn expand_tilde(items: Vec<Item>, st: &ShellState) -> Vec<Item> {
     }
     let replacement: Vec<Item> = match prefix.as_str() {
         "+" => match st.lookup("PWD") {
-            Value::Known(values) if values.len() == 1 => values[0]
-                .chars()
-                .map(|c| Item::Char {
-                    c,
-                    quoted: true,
-                    expanded: false,
-                })
-                .collect(),
+            Value::Known(values) if values.len() == 1 => Item::literal(&values[0]),
             _ => vec![Item::Dynamic { quoted: true }],
         },
         "-" => vec![Item::Dynamic { quoted: true }],
         // `~` is $HOME as the shell holds it (reassigning HOME moves it).
         "" => match st.lookup("HOME") {
-            Value::Known(values) if values.len() == 1 => values[0]
-                .chars()
-                .map(|c| Item::Char {
-                    c,
-                    quoted: true,
-                    expanded: false,
-                })
-                .collect(),
+            Value::Known(values) if values.len() == 1 => Item::literal(&values[0]),
             Value::Known(values) => vec![Item::Multi {
                 values,
                 quoted: true,
