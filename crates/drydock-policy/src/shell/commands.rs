@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use tree_sitter::Node;
 
+use super::parse::{field_children, fielded_children};
 use super::state::{Input, ShellState, Value};
 use super::walk::{Analyzer, basename, is_statement};
 use super::word::Field;
@@ -55,12 +56,7 @@ impl Analyzer {
             self.mark_visited(node);
             return Ok(self.programs_since(mark));
         }
-        let mut cursor = node.walk();
-        let children: Vec<(Option<&str>, Node)> = node
-            .children(&mut cursor)
-            .enumerate()
-            .map(|(i, c)| (node.field_name_for_child(i as u32), c))
-            .collect();
+        let children = fielded_children(node);
         for (field, child) in children {
             if field == Some("redirect") {
                 // `$(<file)` reads the file.
@@ -176,14 +172,9 @@ impl Analyzer {
     ) -> Result<(), AnalysisError> {
         let mark = self.out.commands.len();
         let body = node.child_by_field_name("body");
-        let mut cursor = node.walk();
-        let redirects: Vec<Node> = node
-            .children(&mut cursor)
-            .enumerate()
-            .filter(|(i, c)| {
-                node.field_name_for_child(*i as u32) == Some("redirect")
-                    || c.kind() == "herestring_redirect"
-            })
+        let redirects: Vec<Node> = fielded_children(node)
+            .into_iter()
+            .filter(|(field, c)| *field == Some("redirect") || c.kind() == "herestring_redirect")
             .map(|(_, c)| c)
             .collect();
         match body {
@@ -200,12 +191,7 @@ impl Analyzer {
             if redirect.kind() != "heredoc_redirect" {
                 continue;
             }
-            let mut cursor = redirect.walk();
-            let parts: Vec<(Option<&str>, Node)> = redirect
-                .children(&mut cursor)
-                .enumerate()
-                .map(|(i, c)| (redirect.field_name_for_child(i as u32), c))
-                .collect();
+            let parts = fielded_children(*redirect);
             for (field, part) in parts {
                 if part.kind() == "pipeline" {
                     // The body's commands feed the first element of this pipeline.
@@ -348,13 +334,7 @@ impl Analyzer {
                     }
                 }
                 // Redirections written after the delimiter apply to the command too.
-                let mut cursor = node.walk();
-                let nested: Vec<Node> = node
-                    .children(&mut cursor)
-                    .enumerate()
-                    .filter(|(i, _)| node.field_name_for_child(*i as u32) == Some("redirect"))
-                    .map(|(_, c)| c)
-                    .collect();
+                let nested = field_children(node, "redirect");
                 for redirect in nested {
                     let mut ignored = Input::none();
                     self.redirect(redirect, src, st, depth, program, &mut ignored)?;
@@ -373,13 +353,7 @@ impl Analyzer {
                     .map(|c| src[c.byte_range()].to_string())
                     .next()
                     .unwrap_or_default();
-                let mut cursor = node.walk();
-                let destinations: Vec<Node> = node
-                    .children(&mut cursor)
-                    .enumerate()
-                    .filter(|(i, _)| node.field_name_for_child(*i as u32) == Some("destination"))
-                    .map(|(_, c)| c)
-                    .collect();
+                let destinations = field_children(node, "destination");
                 for destination in destinations {
                     let from_substitution = destination.kind() == "process_substitution";
                     let fields = self.expand_single(destination, src, st, depth, &mut taint)?;
@@ -442,12 +416,7 @@ impl Analyzer {
         self.check_budget()?;
         reject_misparsed_keywords(node, src)?;
         let mut taint = BTreeSet::new();
-        let mut cursor = node.walk();
-        let children: Vec<(Option<&str>, Node)> = node
-            .children(&mut cursor)
-            .enumerate()
-            .map(|(i, c)| (node.field_name_for_child(i as u32), c))
-            .collect();
+        let children = fielded_children(node);
         let mut name_alternatives: Vec<Vec<Field>> = vec![Vec::new()];
         let mut args: Vec<Field> = Vec::new();
         let mut redirects: Vec<Node> = extra_redirects.to_vec();

@@ -233,3 +233,28 @@ fn is_word_kind(kind: &str) -> bool {
             | "$"
     )
 }
+
+/// The children of `node`, each with the field it fills. One cursor walk: asking the node for
+/// each child's field name walks its children again every time.
+pub(crate) fn fielded_children<'tree>(node: Node<'tree>) -> Vec<(Option<&'tree str>, Node<'tree>)> {
+    let mut cursor = node.walk();
+    let mut children = Vec::with_capacity(node.child_count() as usize);
+    if cursor.goto_first_child() {
+        loop {
+            children.push((cursor.field_name(), cursor.node()));
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    children
+}
+
+/// The children of `node` that fill `field`, in order.
+pub(crate) fn field_children<'tree>(node: Node<'tree>, field: &str) -> Vec<Node<'tree>> {
+    fielded_children(node)
+        .into_iter()
+        .filter(|(name, _)| *name == Some(field))
+        .map(|(_, child)| child)
+        .collect()
+}

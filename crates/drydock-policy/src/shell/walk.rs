@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tree_sitter::Node;
 
-use super::parse::parse;
+use super::parse::{fielded_children, parse};
 use super::state::{Input, MAX_VALUES, ShellState, Value};
 
 /// Longest value a variable may hold before it counts as unknown.
@@ -287,12 +287,7 @@ impl Analyzer {
     ) -> Result<(), AnalysisError> {
         let mut taint = BTreeSet::new();
         self.scan_non_statements(node, src, st, depth, &mut taint)?;
-        let mut cursor = node.walk();
-        let children: Vec<(Option<&str>, Node)> = node
-            .children(&mut cursor)
-            .enumerate()
-            .map(|(i, c)| (node.field_name_for_child(i as u32), c))
-            .collect();
+        let children = fielded_children(node);
         // Conditions run in order, in the current shell.
         for (field, child) in &children {
             if *field == Some("condition") && is_statement(child.kind()) {
@@ -332,12 +327,7 @@ impl Analyzer {
         let mut taint = BTreeSet::new();
         let mut values: Option<Vec<String>> = Some(Vec::new());
         let mut saw_in = false;
-        let mut cursor = node.walk();
-        let children: Vec<(Option<&str>, Node)> = node
-            .children(&mut cursor)
-            .enumerate()
-            .map(|(i, c)| (node.field_name_for_child(i as u32), c))
-            .collect();
+        let children = fielded_children(node);
         for (field, child) in &children {
             if *field == Some("value") {
                 saw_in = true;
@@ -385,12 +375,7 @@ impl Analyzer {
         for i in 0..10 {
             body_state.set(&i.to_string(), Value::unknown());
         }
-        let mut cursor = node.walk();
-        let children: Vec<(Option<&str>, Node)> = node
-            .children(&mut cursor)
-            .enumerate()
-            .map(|(i, c)| (node.field_name_for_child(i as u32), c))
-            .collect();
+        let children = fielded_children(node);
         for (field, child) in children {
             match field {
                 Some("body") => {
